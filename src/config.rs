@@ -1,0 +1,107 @@
+//! User settings: environment first, then a config file.
+//!
+//! runc passes its environment to criu, so `CRIU_NOTIFY_*` variables work
+//! there. podman does not: it reads the same keys from a file,
+//! `$CRIU_NOTIFY_CONFIG` or else `/etc/criu/notify-plugin.conf`, one
+//! `key = value` per line (`#` starts a comment). Keys are the variable names
+//! without the `CRIU_NOTIFY_` prefix, in lower case: `queued = refuse`,
+//! `follow_paths = yes`.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// Default config file location (next to CRIU's own `/etc/criu/` configs).
+pub const DEFAULT_FILE: &str = "/etc/criu/notify-plugin.conf";
+
+/// What to do with inotify events queued but unread at dump.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueuedPolicy {
+    /// Dump anyway; log how many bytes are dropped per fd (default).
+    Drop,
+    /// Fail the dump before anything is written; the task keeps running.
+    Refuse,
+}
+
+/// The plugin's settings for one criu run.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub queued: QueuedPolicy,
+    /// Watch whatever object now sits at the dumped path even when it is a
+    /// different object on the same filesystem (replaced while checkpointed).
+    pub follow_paths: bool,
+    /// Test-only fault injection: the name of a step that must fail.
+    pub fault: Option<String>,
+    /// Where the file settings came from, for the log.
+    pub source: Option<String>,
+}
+
+fn parse_file(text: &str) -> HashMap<String, String> {
+    text.lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect()
+}
+
+fn truthy(v: &str) -> bool {
+    matches!(v.to_ascii_lowercase().as_str(), "1" | "yes" | "true" | "on")
+}
+
+impl Config {
+    /// Build from an environment lookup and the text of a config file.
+    pub fn from_sources(env: impl Fn(&str) -> Option<String>, file: Option<(&str, &str)>) -> Config {
+        let filemap = file.map(|(_, t)| parse_file(t)).unwrap_or_default();
+        let get = |key: &str| env(&format!("CRIU_NOTIFY_{}", key.to_ascii_uppercase())).or_else(|| filemap.get(key).cloned());
+        Config {
+            queued: match get("queued").as_deref() {
+                Some(v) if v.eq_ignore_ascii_case("refuse") => QueuedPolicy::Refuse,
+                _ => QueuedPolicy::Drop,
+            },
+            follow_paths: get("follow_paths").is_some_and(|v| truthy(&v)),
+            fault: get("fault").filter(|v| !v.is_empty()),
+            source: file.map(|(p, _)| p.to_owned()),
+        }
+    }
+
+    /// The settings of this process (read once).
+    pub fn get() -> &'static Config {
+        static CFG: OnceLock<Config> = OnceLock::new();
+        CFG.get_or_init(|| {
+            let path = std::env::var("CRIU_NOTIFY_CONFIG").unwrap_or_else(|_| DEFAULT_FILE.to_owned());
+            let text = std::fs::read_to_string(&path).ok();
+            Config::from_sources(|k| std::env::var(k).ok(), text.as_deref().map(|t| (path.as_str(), t)))
+        })
+    }
+
+    /// True when the test-only fault `step` was asked for.
+    pub fn fault(&self, step: &str) -> bool {
+        self.fault.as_deref() == Some(step)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let c = Config::from_sources(|_| None, None);
+        assert_eq!(c.queued, QueuedPolicy::Drop);
+        assert!(!c.follow_paths);
+        assert!(c.fault.is_none());
+    }
+
+    #[test]
+    fn file_then_env() {
+        let file = "# comment\nqueued = refuse\nfollow_paths=yes # trailing\n";
+        let c = Config::from_sources(|_| None, Some(("/etc/x", file)));
+        assert_eq!(c.queued, QueuedPolicy::Refuse);
+        assert!(c.follow_paths);
+        let c = Config::from_sources(
+            |k| (k == "CRIU_NOTIFY_QUEUED").then(|| "drop".to_owned()),
+            Some(("/etc/x", file)),
+        );
+        assert_eq!(c.queued, QueuedPolicy::Drop);
+        assert!(c.follow_paths);
+    }
+}

@@ -1,0 +1,311 @@
+//! CRIU image framing.
+//!
+//! An image file is a 32-bit magic pair (`IMG_COMMON_MAGIC` or
+//! `IMG_SERVICE_MAGIC`, then the image type's magic; `inventory.img` has no
+//! common magic), then entries: a 32-bit size in host byte order followed by
+//! that many bytes of protobuf. This is the format stock `crit` reads.
+//!
+//! Files are read whole and entries are borrowed slices of that buffer, so a
+//! corrupt size can never make us allocate more than the file holds.
+
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, BorrowedFd};
+
+use rustix::fs::{Mode, OFlags};
+use thiserror::Error;
+
+/// The first word of ordinary images.
+pub const IMG_COMMON_MAGIC: u32 = 0x5456_4319;
+/// The first word of service images (stats, irmap cache).
+pub const IMG_SERVICE_MAGIC: u32 = 0x5510_5940;
+
+/// Image kinds we read or write: file-name-independent framing facts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Kind {
+    /// Human name, for messages.
+    pub name: &'static str,
+    /// First word, or `None` for images without it (inventory).
+    pub head: Option<u32>,
+    /// The type's own magic.
+    pub magic: u32,
+}
+
+impl Kind {
+    const fn common(name: &'static str, magic: u32) -> Self {
+        Kind { name, head: Some(IMG_COMMON_MAGIC), magic }
+    }
+}
+
+/// `inventory.img` (no common magic).
+pub const INVENTORY: Kind = Kind { name: "inventory", head: None, magic: 0x5831_3116 };
+/// `files.img`.
+pub const FILES: Kind = Kind::common("files", 0x5630_3138);
+/// `fdinfo-N.img`.
+pub const FDINFO: Kind = Kind::common("fdinfo", 0x5621_3732);
+/// `pstree.img`.
+pub const PSTREE: Kind = Kind::common("pstree", 0x5027_3030);
+/// `ids-PID.img`.
+pub const IDS: Kind = Kind::common("ids", 0x5443_2030);
+/// Inotify files (CRIU's magic; our file name).
+pub const INOTIFY_FILE: Kind = Kind::common("inotify-file", 0x4842_4431);
+/// Epoll files (CRIU's magic; our file name).
+pub const EVENTPOLL_FILE: Kind = Kind::common("eventpoll-file", 0x4502_3858);
+/// `stats-dump` / `stats-restore`.
+pub const STATS: Kind = Kind { name: "stats", head: Some(IMG_SERVICE_MAGIC), magic: 0x5709_3306 };
+
+/// What can go wrong with an image; each names the file.
+#[derive(Debug, Error)]
+pub enum ImageError {
+    #[error("image {file}: {op}: {source}")]
+    Io { file: String, op: &'static str, #[source] source: std::io::Error },
+    #[error("image {file}: not a CRIU {kind} image: magic {found:#010x}, expected {expected:#010x}")]
+    BadMagic { file: String, kind: &'static str, expected: u32, found: u32 },
+    #[error("image {file}: truncated {what} at byte {offset}")]
+    Truncated { file: String, what: &'static str, offset: usize },
+    #[error("image {file}: entry at byte {offset} claims {len} bytes, only {left} left")]
+    TooLong { file: String, offset: usize, len: usize, left: usize },
+    #[error("image {file}: entry {index} does not decode: {source}")]
+    Decode { file: String, index: usize, #[source] source: prost::DecodeError },
+}
+
+/// A parsed image: its entries as slices of the file's bytes.
+#[derive(Debug)]
+pub struct Entries<'a> {
+    pub entries: Vec<&'a [u8]>,
+}
+
+fn word(bytes: &[u8], at: usize) -> Option<u32> {
+    let b = bytes.get(at..at.checked_add(4)?)?;
+    Some(u32::from_ne_bytes(b.try_into().ok()?))
+}
+
+/// Split `bytes` (a whole image file) into entries, checking the header.
+pub fn parse<'a>(file: &str, kind: Kind, bytes: &'a [u8]) -> Result<Entries<'a>, ImageError> {
+    let mut pos = 0;
+    let check = |expected: u32, pos: &mut usize| -> Result<(), ImageError> {
+        let found = word(bytes, *pos).ok_or_else(|| ImageError::Truncated {
+            file: file.to_owned(),
+            what: "magic",
+            offset: *pos,
+        })?;
+        if found != expected {
+            return Err(ImageError::BadMagic { file: file.to_owned(), kind: kind.name, expected, found });
+        }
+        *pos += 4;
+        Ok(())
+    };
+    if let Some(head) = kind.head {
+        check(head, &mut pos)?;
+    }
+    check(kind.magic, &mut pos)?;
+
+    let mut entries = Vec::new();
+    while pos < bytes.len() {
+        let len = word(bytes, pos).ok_or_else(|| ImageError::Truncated {
+            file: file.to_owned(),
+            what: "entry size",
+            offset: pos,
+        })? as usize;
+        let start = pos + 4;
+        let left = bytes.len() - start;
+        if len > left {
+            return Err(ImageError::TooLong { file: file.to_owned(), offset: pos, len, left });
+        }
+        entries.push(&bytes[start..start + len]);
+        pos = start + len;
+    }
+    Ok(Entries { entries })
+}
+
+/// Decode every entry of an image as message `M`.
+pub fn decode_all<M: prost::Message + Default>(
+    file: &str,
+    kind: Kind,
+    bytes: &[u8],
+) -> Result<Vec<M>, ImageError> {
+    parse(file, kind, bytes)?
+        .entries
+        .iter()
+        .enumerate()
+        .map(|(index, e)| {
+            M::decode(*e).map_err(|source| ImageError::Decode { file: file.to_owned(), index, source })
+        })
+        .collect()
+}
+
+/// Frame raw entries into a whole image file.
+pub fn encode<'e>(kind: Kind, entries: impl IntoIterator<Item = &'e [u8]>) -> Vec<u8> {
+    let mut out = Vec::new();
+    if let Some(head) = kind.head {
+        out.extend_from_slice(&head.to_ne_bytes());
+    }
+    out.extend_from_slice(&kind.magic.to_ne_bytes());
+    for e in entries {
+        let len = u32::try_from(e.len()).expect("an image entry over 4 GiB");
+        out.extend_from_slice(&len.to_ne_bytes());
+        out.extend_from_slice(e);
+    }
+    out
+}
+
+/// Frame messages into a whole image file.
+pub fn encode_messages<M: prost::Message>(kind: Kind, msgs: &[M]) -> Vec<u8> {
+    let bodies: Vec<Vec<u8>> = msgs.iter().map(|m| m.encode_to_vec()).collect();
+    encode(kind, bodies.iter().map(Vec::as_slice))
+}
+
+fn io<'a>(file: &'a str, op: &'static str) -> impl FnOnce(std::io::Error) -> ImageError + 'a {
+    move |source| ImageError::Io { file: file.to_owned(), op, source }
+}
+
+/// Read a whole file of the image directory. `Ok(None)` if it does not exist.
+pub fn read_file(dir: BorrowedFd<'_>, name: &str) -> Result<Option<Vec<u8>>, ImageError> {
+    let fd = match rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => return Ok(None),
+        Err(e) => return Err(io(name, "open")(e.into())),
+    };
+    let mut f = std::fs::File::from(fd);
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes).map_err(io(name, "read"))?;
+    Ok(Some(bytes))
+}
+
+/// Write a whole file of the image directory (created or truncated).
+pub fn write_file(dir: BorrowedFd<'_>, name: &str, bytes: &[u8]) -> Result<(), ImageError> {
+    let fd = rustix::fs::openat(
+        dir,
+        name,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::from_raw_mode(0o600),
+    )
+    .map_err(|e| io(name, "create")(e.into()))?;
+    let mut f = std::fs::File::from(fd);
+    f.write_all(bytes).map_err(io(name, "write"))?;
+    Ok(())
+}
+
+/// Rename within the image directory.
+pub fn rename(dir: BorrowedFd<'_>, from: &str, to: &str) -> Result<(), ImageError> {
+    rustix::fs::renameat(dir, from, dir, to).map_err(|e| io(to, "rename")(e.into()))
+}
+
+/// Remove a file of the image directory; a missing file is fine.
+pub fn remove(dir: BorrowedFd<'_>, name: &str) -> Result<(), ImageError> {
+    match rustix::fs::unlinkat(dir, name, rustix::fs::AtFlags::empty()) {
+        Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
+        Err(e) => Err(io(name, "remove")(e.into())),
+    }
+}
+
+/// An image directory opened by path (tools and tests; inside criu use
+/// [`crate::sys::criu_syms::image_dir`]).
+pub fn open_dir(path: &std::path::Path) -> Result<std::os::fd::OwnedFd, ImageError> {
+    let name = path.display().to_string();
+    rustix::fs::open(path, OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| io(&name, "open directory")(e.into()))
+}
+
+/// Borrow helper so callers can pass `&OwnedFd` or a `BorrowedFd`.
+pub fn dir_of<F: AsFd>(f: &F) -> BorrowedFd<'_> {
+    f.as_fd()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{InotifyFileEntry, FownEntry};
+
+    fn sample() -> Vec<InotifyFileEntry> {
+        vec![
+            InotifyFileEntry { id: 7, flags: 0o4000, fown: FownEntry::default(), wd: vec![], queued_bytes: None },
+            InotifyFileEntry { id: 9, flags: 0, fown: FownEntry { pid: 3, ..Default::default() }, wd: vec![], queued_bytes: Some(32) },
+        ]
+    }
+
+    #[test]
+    fn round_trip() {
+        let bytes = encode_messages(INOTIFY_FILE, &sample());
+        assert_eq!(&bytes[0..4], &IMG_COMMON_MAGIC.to_ne_bytes());
+        assert_eq!(&bytes[4..8], &0x4842_4431u32.to_ne_bytes());
+        let back: Vec<InotifyFileEntry> = decode_all("x.img", INOTIFY_FILE, &bytes).unwrap();
+        assert_eq!(back, sample());
+    }
+
+    #[test]
+    fn empty_image_has_no_entries() {
+        let bytes = encode(FILES, []);
+        assert_eq!(parse("f", FILES, &bytes).unwrap().entries.len(), 0);
+    }
+
+    #[test]
+    fn inventory_has_no_common_magic() {
+        let bytes = encode(INVENTORY, [&b"\x08\x02"[..]]);
+        assert_eq!(bytes.len(), 4 + 4 + 2);
+        assert_eq!(parse("inventory.img", INVENTORY, &bytes).unwrap().entries, vec![&b"\x08\x02"[..]]);
+    }
+
+    #[test]
+    fn bad_magic() {
+        let mut bytes = encode_messages(INOTIFY_FILE, &sample());
+        bytes[4] ^= 0xff;
+        let e = parse("x.img", INOTIFY_FILE, &bytes).unwrap_err();
+        assert!(matches!(e, ImageError::BadMagic { .. }), "{e}");
+        assert!(e.to_string().contains("x.img"));
+        let e = parse("x.img", EVENTPOLL_FILE, &encode_messages(INOTIFY_FILE, &sample())).unwrap_err();
+        assert!(matches!(e, ImageError::BadMagic { .. }));
+    }
+
+    #[test]
+    fn truncated_header() {
+        let e = parse("x.img", FILES, &IMG_COMMON_MAGIC.to_ne_bytes()[..3]).unwrap_err();
+        assert!(matches!(e, ImageError::Truncated { what: "magic", .. }), "{e}");
+    }
+
+    #[test]
+    fn truncated_size() {
+        let mut bytes = encode(FILES, [&b"ab"[..]]);
+        bytes.extend_from_slice(&[1, 0]);
+        let e = parse("x.img", FILES, &bytes).unwrap_err();
+        assert!(matches!(e, ImageError::Truncated { what: "entry size", .. }), "{e}");
+    }
+
+    #[test]
+    fn truncated_body() {
+        let mut bytes = encode(FILES, [&b"abcdef"[..]]);
+        bytes.truncate(bytes.len() - 2);
+        let e = parse("x.img", FILES, &bytes).unwrap_err();
+        assert!(matches!(e, ImageError::TooLong { len: 6, left: 4, .. }), "{e}");
+    }
+
+    #[test]
+    fn absurd_length_does_not_allocate() {
+        let mut bytes = encode(FILES, []);
+        bytes.extend_from_slice(&u32::MAX.to_ne_bytes());
+        bytes.extend_from_slice(b"xy");
+        let e = parse("x.img", FILES, &bytes).unwrap_err();
+        assert!(matches!(e, ImageError::TooLong { len, .. } if len == u32::MAX as usize), "{e}");
+    }
+
+    #[test]
+    fn garbage_body_fails_decode_with_index() {
+        let bytes = encode(INOTIFY_FILE, [&b"\xff\xff\xff"[..]]);
+        let e = decode_all::<InotifyFileEntry>("x.img", INOTIFY_FILE, &bytes).unwrap_err();
+        assert!(matches!(e, ImageError::Decode { index: 0, .. }), "{e}");
+    }
+
+    #[test]
+    fn files_in_a_directory() {
+        let dir = std::env::temp_dir().join(format!("criu-notify-img-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let d = open_dir(&dir).unwrap();
+        assert!(read_file(d.as_fd(), "nope.img").unwrap().is_none());
+        let bytes = encode_messages(INOTIFY_FILE, &sample());
+        write_file(d.as_fd(), "a.img", &bytes).unwrap();
+        rename(d.as_fd(), "a.img", "b.img").unwrap();
+        assert_eq!(read_file(d.as_fd(), "b.img").unwrap().unwrap(), bytes);
+        remove(d.as_fd(), "b.img").unwrap();
+        remove(d.as_fd(), "b.img").unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

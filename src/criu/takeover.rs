@@ -1,0 +1,3 @@
+use thiserror::Error;
+#[derive(Debug, Error)]
+pub enum TakeoverError { #[error("x")] X }

@@ -1,0 +1,35 @@
+//! The crate's error: one variant per room, each carrying the object it
+//! concerns. Converted to a log line and an errno only at the FFI boundary.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error(transparent)]
+    Image(#[from] crate::criu::image::ImageError),
+    #[error(transparent)]
+    Sys(#[from] crate::sys::SysError),
+    #[error(transparent)]
+    Tree(#[from] crate::criu::tree::TreeError),
+    #[error(transparent)]
+    Takeover(#[from] crate::criu::takeover::TakeoverError),
+    #[error(transparent)]
+    Inotify(#[from] crate::inotify::InotifyError),
+    #[error(transparent)]
+    Epoll(#[from] crate::epoll::EpollError),
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl Error {
+    /// The errno a hook returns for this error.
+    pub fn errno(&self) -> i32 {
+        match self {
+            Error::Sys(e) => e.errno.raw_os_error(),
+            Error::Inotify(e) => e.errno(),
+            Error::Epoll(e) => e.errno(),
+            Error::Refused(_) => libc::EBUSY,
+            _ => libc::EINVAL,
+        }
+    }
+}

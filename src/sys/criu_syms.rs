@@ -1,0 +1,123 @@
+//! The functions the criu binary exports to plugins, resolved at run time.
+//!
+//! The plugin is `dlopen`ed by criu, so `dlsym(RTLD_DEFAULT, ..)` finds
+//! criu's exported symbols. Test binaries have no criu: every lookup then
+//! yields `None` and callers fall back (log to stderr, no image dir).
+
+use std::ffi::{c_char, c_int, c_uint, CStr, CString};
+use std::os::fd::{BorrowedFd, RawFd};
+use std::sync::OnceLock;
+
+type PrintOnLevel = unsafe extern "C" fn(c_uint, *const c_char, ...);
+type GetImageDir = unsafe extern "C" fn() -> c_int;
+type AddInventoryPlugin = unsafe extern "C" fn(*const c_char) -> c_int;
+type CheckAndRemoveInventoryPlugin = unsafe extern "C" fn(*const c_char, usize) -> bool;
+
+struct Syms {
+    print_on_level: Option<PrintOnLevel>,
+    get_image_dir: Option<GetImageDir>,
+    add_inventory_plugin: Option<AddInventoryPlugin>,
+    check_and_remove_inventory_plugin: Option<CheckAndRemoveInventoryPlugin>,
+    criu_dev_restore_ext_file: bool,
+}
+
+fn lookup(name: &CStr) -> *mut libc::c_void {
+    // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name has no
+    // preconditions; a null result means "not found".
+    unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) }
+}
+
+fn syms() -> &'static Syms {
+    static SYMS: OnceLock<Syms> = OnceLock::new();
+    SYMS.get_or_init(|| {
+        let p = lookup(c"print_on_level");
+        let g = lookup(c"criu_get_image_dir");
+        let a = lookup(c"add_inventory_plugin");
+        let c = lookup(c"check_and_remove_inventory_plugin");
+        Syms {
+            // SAFETY: each pointer, when non-null, is criu's exported
+            // function of exactly this C signature (criu/include/*.h).
+            print_on_level: (!p.is_null())
+                .then(|| unsafe { std::mem::transmute::<*mut libc::c_void, PrintOnLevel>(p) }),
+            // SAFETY: as above.
+            get_image_dir: (!g.is_null())
+                .then(|| unsafe { std::mem::transmute::<*mut libc::c_void, GetImageDir>(g) }),
+            // SAFETY: as above.
+            add_inventory_plugin: (!a.is_null()).then(|| unsafe {
+                std::mem::transmute::<*mut libc::c_void, AddInventoryPlugin>(a)
+            }),
+            // SAFETY: as above.
+            check_and_remove_inventory_plugin: (!c.is_null()).then(|| unsafe {
+                std::mem::transmute::<*mut libc::c_void, CheckAndRemoveInventoryPlugin>(c)
+            }),
+            criu_dev_restore_ext_file: detect_retry_abi(),
+        }
+    })
+}
+
+/// CRIU's development branch passes `bool *retry_needed` to
+/// RESTORE_EXT_FILE. That branch also added the DUMP_DEVICES_LATE hook and,
+/// with it, exports the symbols below; 4.1/4.2 have none of them.
+fn detect_retry_abi() -> bool {
+    if let Ok(v) = std::env::var("CRIU_NOTIFY_RESTORE_EXT_FILE_ABI") {
+        return v == "retry";
+    }
+    [c"criu_get_dump_devices_late_hook", c"run_plugins_dump_devices_late"]
+        .iter()
+        .any(|n| !lookup(n).is_null())
+}
+
+/// True when criu is present in this process (the plugin runs inside criu).
+pub fn in_criu() -> bool {
+    syms().print_on_level.is_some()
+}
+
+/// Whether RESTORE_EXT_FILE receives a second `bool *retry_needed` argument.
+pub fn restore_ext_file_has_retry() -> bool {
+    syms().criu_dev_restore_ext_file
+}
+
+/// Print one line into CRIU's log at `level` (1 error .. 4 debug).
+/// Returns false when criu is not there to print it.
+pub fn print(level: u32, line: &str) -> bool {
+    let Some(f) = syms().print_on_level else {
+        return false;
+    };
+    // Interior NULs would cut the line; replace them.
+    let text = CString::new(line.replace('\0', "\\0")).unwrap_or_default();
+    // SAFETY: "%s\n" consumes exactly one C string argument, which lives
+    // until the call returns.
+    unsafe { f(level as c_uint, c"%s\n".as_ptr(), text.as_ptr()) };
+    true
+}
+
+/// CRIU's image directory fd, borrowed from criu (it owns and closes it).
+pub fn image_dir() -> Option<BorrowedFd<'static>> {
+    let f = syms().get_image_dir?;
+    // SAFETY: criu_get_image_dir takes no arguments.
+    let fd: RawFd = unsafe { f() };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: the fd is criu's service fd for the image directory, open for
+    // the whole criu run in which the plugin's hooks are called.
+    Some(unsafe { BorrowedFd::borrow_raw(fd) })
+}
+
+/// Record `name` in the inventory's plugin list (effective only before
+/// CRIU writes inventory.img).
+pub fn add_inventory_plugin(name: &CStr) -> bool {
+    match syms().add_inventory_plugin {
+        // SAFETY: a valid NUL-terminated string; criu copies it.
+        Some(f) => unsafe { f(name.as_ptr()) == 0 },
+        None => false,
+    }
+}
+
+/// Tell CRIU at restore that the plugin named in the inventory is here.
+/// `None` when this criu has no such function (older than 4.1).
+pub fn check_and_remove_inventory_plugin(name: &CStr) -> Option<bool> {
+    let f = syms().check_and_remove_inventory_plugin?;
+    // SAFETY: a valid NUL-terminated string and its length without NUL.
+    Some(unsafe { f(name.as_ptr(), name.to_bytes().len()) })
+}

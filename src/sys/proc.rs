@@ -1,0 +1,150 @@
+//! Reading tasks through /proc and pidfds, and acting on exact fd numbers.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use rustix::io::Errno;
+use rustix::process::{Pid, PidfdFlags, PidfdGetfdFlags};
+
+use super::{Context, SysError};
+
+fn pid_of(pid: i32) -> Result<Pid, SysError> {
+    Pid::from_raw(pid).ok_or_else(|| SysError::new("pid", pid, Errno::SRCH))
+}
+
+/// A pidfd for `pid`.
+pub fn pidfd(pid: i32) -> Result<OwnedFd, SysError> {
+    rustix::process::pidfd_open(pid_of(pid)?, PidfdFlags::empty()).ctx("pidfd_open", format!("pid {pid}"))
+}
+
+/// Our own copy of fd `fd` of the task behind `pidfd` (same open file).
+pub fn getfd(pidfd: BorrowedFd<'_>, pid: i32, fd: i32) -> Result<OwnedFd, SysError> {
+    rustix::process::pidfd_getfd(pidfd, fd, PidfdGetfdFlags::empty()).ctx("pidfd_getfd", format!("pid {pid} fd {fd}"))
+}
+
+/// `/proc/PID/fdinfo/FD` as text.
+pub fn fdinfo(pid: i32, fd: i32) -> Result<String, SysError> {
+    let p = format!("/proc/{pid}/fdinfo/{fd}");
+    std::fs::read_to_string(&p).ctx("read", p)
+}
+
+/// Where `/proc/PID/fd/FD` points ("anon_inode:inotify", a path ...).
+pub fn fd_link(pid: i32, fd: i32) -> Result<String, SysError> {
+    let p = format!("/proc/{pid}/fd/{fd}");
+    std::fs::read_link(&p).map(|l| l.to_string_lossy().into_owned()).ctx("readlink", p)
+}
+
+/// Where one of our own fds points.
+pub fn own_fd_link(fd: BorrowedFd<'_>) -> Result<String, SysError> {
+    let p = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    std::fs::read_link(&p).map(|l| l.to_string_lossy().into_owned()).ctx("readlink", p)
+}
+
+/// The open fd numbers of a task.
+pub fn fds(pid: i32) -> Result<Vec<i32>, SysError> {
+    let p = format!("/proc/{pid}/fd");
+    let mut v: Vec<i32> = std::fs::read_dir(&p)
+        .ctx("readdir", &p)?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    v.sort_unstable();
+    Ok(v)
+}
+
+/// The task's pid in each pid namespace, outermost first (`NSpid:`).
+pub fn nspid(pid: i32) -> Result<Vec<i32>, SysError> {
+    let p = format!("/proc/{pid}/status");
+    let text = std::fs::read_to_string(&p).ctx("read", &p)?;
+    parse_nspid(&text).ok_or_else(|| SysError::new("parse NSpid", p, Errno::INVAL))
+}
+
+/// Parse the `NSpid:` line of a status file.
+pub fn parse_nspid(status: &str) -> Option<Vec<i32>> {
+    let line = status.lines().find_map(|l| l.strip_prefix("NSpid:"))?;
+    let v: Option<Vec<i32>> = line.split_whitespace().map(|s| s.parse().ok()).collect();
+    v.filter(|v| !v.is_empty())
+}
+
+/// Duplicate `fd` onto exactly number `target` of the calling thread's fd
+/// table (replacing what is there). Only for private tables: see
+/// [`with_private_fd_table`].
+pub fn dup_to(fd: BorrowedFd<'_>, target: RawFd) -> Result<OwnedFd, SysError> {
+    // SAFETY: dup2 on a valid fd; the new number is ours to own afterwards
+    // (the caller runs on a private copy of the fd table).
+    let r = unsafe { libc::dup2(fd.as_raw_fd(), target) };
+    if r < 0 {
+        let e = Errno::from_raw_os_error(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO));
+        return Err(SysError::new("dup2", format!("fd {target}"), e));
+    }
+    // SAFETY: dup2 returned `target`, now an fd we own in this table.
+    Ok(unsafe { OwnedFd::from_raw_fd(r) })
+}
+
+/// Run `f` on a new thread whose fd table and fs context (root, cwd) are
+/// private copies, so that it can put files at any number and chroot without
+/// touching criu's own. Returns what `f` returns.
+pub fn with_private_fd_table<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T, SysError> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // SAFETY: this fresh thread holds no fd or path that the
+            // unshared copies could invalidate; criu's own thread keeps the
+            // originals.
+            unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::FILES | rustix::thread::UnshareFlags::FS) }
+                .ctx("unshare", "CLONE_FILES|CLONE_FS")?;
+            Ok(f())
+        })
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
+
+/// Raise the calling thread's fd limit to allow number `fd` (best effort).
+pub fn allow_fd_number(fd: RawFd) {
+    let need = fd as u64 + 1;
+    let cur = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    if cur.current.is_some_and(|c| c < need) {
+        let max = cur.maximum;
+        let want = max.map_or(need, |m| need.min(m));
+        let _ = rustix::process::setrlimit(
+            rustix::process::Resource::Nofile,
+            rustix::process::Rlimit { current: Some(want), maximum: max },
+        );
+    }
+}
+
+/// Keep `fd` away from low numbers: a copy at or above `min`.
+pub fn dup_above(fd: impl AsFd, min: RawFd) -> Result<OwnedFd, SysError> {
+    rustix::io::fcntl_dupfd_cloexec(fd, min).ctx("F_DUPFD_CLOEXEC", format!("above {min}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nspid_parsing() {
+        assert_eq!(parse_nspid("Name:\tx\nNSpid:\t120\t1\n"), Some(vec![120, 1]));
+        assert_eq!(parse_nspid("NSpid:\t5\n"), Some(vec![5]));
+        assert_eq!(parse_nspid("Name: x\n"), None);
+        assert_eq!(parse_nspid("NSpid:\tx\n"), None);
+    }
+
+    #[test]
+    fn own_task() {
+        let me = std::process::id() as i32;
+        assert_eq!(*nspid(me).unwrap().last().unwrap(), me);
+        assert!(fds(me).unwrap().contains(&0) || fds(me).is_ok());
+    }
+
+    #[test]
+    fn private_table_does_not_leak() {
+        let probe = 917;
+        let r = with_private_fd_table(|| {
+            let devnull = std::fs::File::open("/dev/null").unwrap();
+            let placed = dup_to(devnull.as_fd(), probe).unwrap();
+            placed.as_raw_fd()
+        })
+        .unwrap();
+        assert_eq!(r, probe);
+        assert!(std::fs::read_link(format!("/proc/self/fd/{probe}")).is_err());
+    }
+}
