@@ -19,6 +19,8 @@ pub enum Error {
     Epoll(#[from] crate::epoll::EpollError),
     #[error("{0}")]
     Refused(String),
+    #[error("image {file}: {what}")]
+    BadImage { file: String, what: String },
 }
 
 impl Error {

@@ -1,5 +1,230 @@
-use crate::plugin::HookResult;
-pub fn init() -> Result<(), crate::Error> { Ok(()) }
+//! The restore stage: load our images, create each inotify/epoll instance
+//! inside its restored task when CRIU asks (RESTORE_EXT_FILE), and once the
+//! whole tree exists (RESUME_DEVICES_LATE, tasks stopped) add the watches
+//! and registrations. Any failure there kills the restored tree, so that
+//! `criu restore` fails instead of resuming a process with part of its
+//! state missing (CRIU ignores this hook's return value).
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, IntoRawFd, OwnedFd};
+use std::sync::Mutex;
+
+use crate::config::Config;
+use crate::criu::image;
+use crate::criu::takeover;
+use crate::criu::tree::{Tree, TreeError};
+use crate::dump::{EVENTPOLL_IMG, INOTIFY_IMG};
+use crate::inotify::restore as ino;
+use crate::epoll::restore as ep;
+use crate::plugin::{HookResult, ENOTSUP};
+use crate::proto::{EventpollFileEntry, FdTypes, InotifyFileEntry};
+use crate::sys::{criu_syms, proc};
+use crate::Error;
+
+#[derive(Default)]
+struct State {
+    tree: Tree,
+    inotify: HashMap<u32, InotifyFileEntry>,
+    epoll: HashMap<u32, EventpollFileEntry>,
+    finished: bool,
+}
+
+static STATE: Mutex<Option<State>> = Mutex::new(None);
+
+fn with_state<T>(f: impl FnOnce(&mut State) -> T) -> T {
+    let mut g = STATE.lock().unwrap_or_else(|p| p.into_inner());
+    f(g.get_or_insert_with(State::default))
+}
+
+/// init(RESTORE): tell CRIU we are here, finish an interrupted takeover,
+/// load and check our images. A bad image fails the restore right here.
+pub fn init() -> Result<(), Error> {
+    match criu_syms::check_and_remove_inventory_plugin(crate::plugin::NAME) {
+        Some(true) => log::debug!("the images name this plugin as required"),
+        Some(false) => log::debug!("the images do not require this plugin"),
+        None => {}
+    }
+    let Some(dir) = criu_syms::image_dir() else {
+        return Ok(());
+    };
+    let done = takeover::recover(dir)?;
+    if !done.is_empty() {
+        log::warn!("completed a takeover interrupted at dump: {}", done.join(", "));
+    }
+    let state = load(dir)?;
+    if !state.inotify.is_empty() || !state.epoll.is_empty() {
+        log::info!("{} inotify and {} eventpoll files to restore", state.inotify.len(), state.epoll.len());
+    }
+    with_state(|s| *s = state);
+    Ok(())
+}
+
+fn load(dir: std::os::fd::BorrowedFd<'_>) -> Result<State, Error> {
+    let read = |name: &str| image::read_file(dir, name);
+    let inotify: Vec<InotifyFileEntry> = match read(INOTIFY_IMG)? {
+        Some(b) => image::decode_all(INOTIFY_IMG, image::INOTIFY_FILE, &b)?,
+        None => vec![],
+    };
+    let epoll: Vec<EventpollFileEntry> = match read(EVENTPOLL_IMG)? {
+        Some(b) => image::decode_all(EVENTPOLL_IMG, image::EVENTPOLL_FILE, &b)?,
+        None => vec![],
+    };
+    if inotify.is_empty() && epoll.is_empty() {
+        return Ok(State::default());
+    }
+    let tree = Tree::load(dir)?;
+    let bad = |file: &str, what: String| -> Error { Error::BadImage { file: file.to_owned(), what } };
+    let mut s = State { tree, ..Default::default() };
+    let is_ext = |id: u32| s.tree.files.get(&id).is_some_and(|f| f.ftype == FdTypes::Ext as i32);
+    for e in inotify {
+        if !is_ext(e.id) {
+            return Err(bad(INOTIFY_IMG, format!("file id {} is not an EXT file in files.img", e.id)));
+        }
+        ino::validate(&e)?;
+        if s.inotify.contains_key(&e.id) {
+            return Err(bad(INOTIFY_IMG, format!("file id {} appears twice", e.id)));
+        }
+        s.inotify.insert(e.id, e);
+    }
+    for e in epoll {
+        if !is_ext(e.id) {
+            return Err(bad(EVENTPOLL_IMG, format!("file id {} is not an EXT file in files.img", e.id)));
+        }
+        ep::validate(&e)?;
+        for t in &e.tfd {
+            if !s.tree.files.contains_key(&t.id) {
+                return Err(bad(EVENTPOLL_IMG, format!("eventpoll id {}: target file id {} is not in files.img", e.id, t.id)));
+            }
+        }
+        if s.epoll.contains_key(&e.id) || s.inotify.contains_key(&e.id) {
+            return Err(bad(EVENTPOLL_IMG, format!("file id {} appears twice", e.id)));
+        }
+        s.epoll.insert(e.id, e);
+    }
+    Ok(s)
+}
+
+/// RESTORE_EXT_FILE, inside the restored task: a fresh instance.
+pub fn restore_ext_file(id: u32) -> HookResult {
+    let fd: Option<Result<OwnedFd, Error>> = with_state(|s| {
+        if let Some(e) = s.inotify.get(&id) {
+            Some(ino::create(e).map_err(Into::into).inspect(|_| log::debug!("opened inotify id {id}; {} watches follow", e.wd.len())))
+        } else if let Some(e) = s.epoll.get(&id) {
+            Some(ep::create(e).map_err(Into::into).inspect(|_| log::debug!("opened eventpoll id {id}; {} registrations follow", e.tfd.len())))
+        } else {
+            None
+        }
+    });
+    match fd {
+        None => Ok(ENOTSUP),
+        Some(r) => Ok(r?.into_raw_fd()),
+    }
+}
+
 pub fn finish(_ret: i32) {}
-pub fn restore_ext_file(_id: u32) -> HookResult { Ok(crate::plugin::ENOTSUP) }
-pub fn resume_devices_late(_pid: i32) -> HookResult { Ok(crate::plugin::ENOTSUP) }
+
+/// Real pids of the restored tree, by dumped pid: walk the children of the
+/// root task (the first RESUME_DEVICES_LATE call) and read NSpid.
+fn restored_pids(root: i32) -> HashMap<u32, i32> {
+    let mut out = HashMap::new();
+    let mut todo = vec![root];
+    while let Some(p) = todo.pop() {
+        if let Ok(ns) = proc::nspid(p) {
+            if let Some(v) = ns.last() {
+                out.insert(*v as u32, p);
+            }
+        }
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else { continue };
+        for t in tasks.flatten() {
+            if let Ok(c) = std::fs::read_to_string(t.path().join("children")) {
+                todo.extend(c.split_whitespace().filter_map(|x| x.parse::<i32>().ok()));
+            }
+        }
+    }
+    out
+}
+
+/// RESUME_DEVICES_LATE(pid), in the criu process with every task stopped.
+/// The first call (the root task) does the work for the whole tree.
+pub fn resume_devices_late(pid: i32) -> HookResult {
+    let work = with_state(|s| {
+        if s.finished || (s.inotify.is_empty() && s.epoll.is_empty()) {
+            return None;
+        }
+        s.finished = true;
+        Some((std::mem::take(&mut s.tree), std::mem::take(&mut s.inotify), std::mem::take(&mut s.epoll)))
+    });
+    let Some((tree, inotify, epoll)) = work else { return Ok(ENOTSUP) };
+    let pids = restored_pids(pid);
+    let r = complete(&tree, &inotify, &epoll, &pids);
+    if let Err(e) = r {
+        log::error!("restore cannot be completed: {e}");
+        log::error!("killing the restored tree so that the restore fails instead of resuming it without this state");
+        for real in pids.values() {
+            let _ = rustix::process::kill_process(
+                rustix::process::Pid::from_raw(*real).expect("positive pid"),
+                rustix::process::Signal::KILL,
+            );
+        }
+        return Err(e);
+    }
+    Ok(ENOTSUP)
+}
+
+fn complete(
+    tree: &Tree,
+    inotify: &HashMap<u32, InotifyFileEntry>,
+    epoll: &HashMap<u32, EventpollFileEntry>,
+    pids: &HashMap<u32, i32>,
+) -> Result<(), Error> {
+    let real = |vpid: u32| pids.get(&vpid).copied().ok_or(TreeError::NoRealPid(vpid));
+    let mut pidfds: HashMap<i32, OwnedFd> = HashMap::new();
+    let mut file_of = |id: u32| -> Result<(OwnedFd, u32, u32), Error> {
+        let (vpid, fd) = tree.holder(id).ok_or(TreeError::NoHolder(id))?;
+        let r = real(vpid)?;
+        if !pidfds.contains_key(&r) {
+            pidfds.insert(r, proc::pidfd(r)?);
+        }
+        Ok((proc::getfd(pidfds[&r].as_fd(), r, fd as i32)?, vpid, fd))
+    };
+    let follow = Config::get().follow_paths;
+    let holder = |vpid: u32| pids.get(&vpid).copied();
+
+    let mut ids: Vec<&u32> = inotify.keys().collect();
+    ids.sort();
+    for id in ids {
+        let e = &inotify[id];
+        let (file, vpid, fd) = file_of(*id)?;
+        let t0 = std::time::Instant::now();
+        let out = ino::add_watches(file.as_fd(), e, real(vpid)?, &holder, follow)?;
+        log::info!(
+            "restored inotify id {id} (pid {vpid} fd {fd}): {} watches in {:.1} ms",
+            out.watches,
+            t0.elapsed().as_secs_f64() * 1e3
+        );
+        if out.moved > 0 {
+            log::info!("inotify id {id}: {} watches re-attached by path on a different filesystem than at dump (migration)", out.moved);
+        }
+    }
+
+    let mut ids: Vec<&u32> = epoll.keys().collect();
+    ids.sort();
+    for id in ids {
+        let e = &epoll[id];
+        let (file, vpid, fd) = file_of(*id)?;
+        let mut targets: HashMap<u32, OwnedFd> = HashMap::new();
+        for t in &e.tfd {
+            if !targets.contains_key(&t.id) {
+                let (f, _, _) = file_of(t.id).map_err(|err| {
+                    log::error!("eventpoll id {id}: target file id {} (registered as fd {}) is missing", t.id, t.tfd);
+                    err
+                })?;
+                targets.insert(t.id, f);
+            }
+        }
+        let out = ep::register_all(file.as_fd(), e, &targets)?;
+        log::info!("restored eventpoll id {id} (pid {vpid} fd {fd}): {} registrations", out.registrations);
+    }
+    Ok(())
+}
+

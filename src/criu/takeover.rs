@@ -1,3 +1,403 @@
+//! Switching CRIU's own entries for inotify/epoll files to `EXT`, so that
+//! restore asks the plugin (`RESTORE_EXT_FILE`), and registering the plugin
+//! in the inventory, so that a restore without the plugin fails by name.
+//!
+//! All or nothing: every new file is written beside the old one
+//! (`X.notify-new`); then a journal is written (the commit point); then the
+//! originals are kept as `X.notify-orig` hard links and the new files are
+//! renamed into place, `inventory.img` first. A failure before the journal
+//! leaves CRIU's images untouched; a failure after it renames the originals
+//! back. If criu is killed after the commit point, the plugin completes the
+//! switch at the next restore ([`recover`]); a restore without the plugin
+//! fails with "Missing required plugin: notify_plugin".
+//!
+//! Entries are rewritten at the protobuf wire level: fields we do not know
+//! are kept byte for byte.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::fd::BorrowedFd;
+
+use prost::Message;
 use thiserror::Error;
+
+use super::image::{self, ImageError};
+use crate::proto::{ExtFileEntry, FdTypes, FileEntry, FownEntry, InventoryEntry, PluginsEntry};
+
+/// The journal that marks a takeover past its commit point.
+pub const JOURNAL: &str = "notify-takeover.journal";
+const NEW: &str = ".notify-new";
+const ORIG: &str = ".notify-orig";
+
 #[derive(Debug, Error)]
-pub enum TakeoverError { #[error("x")] X }
+pub enum TakeoverError {
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error("{file}: entry {index}: malformed protobuf ({what})")]
+    Wire { file: String, index: usize, what: &'static str },
+    #[error("{file}: no entry for file id {id}")]
+    NoEntry { file: String, id: u32 },
+    #[error("fault injected at takeover step {0} (CRIU_NOTIFY_FAULT)")]
+    Fault(&'static str),
+    #[error("journal {JOURNAL}: names {0:?}, which is not an image file name")]
+    BadJournal(String),
+}
+
+fn wire(file: &str, index: usize, what: &'static str) -> TakeoverError {
+    TakeoverError::Wire { file: file.to_owned(), index, what }
+}
+
+fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *buf.get(*pos)?;
+        *pos += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Walk the top-level fields of a message: (field number, whole field bytes,
+/// varint value if it is a varint).
+fn fields(msg: &[u8]) -> Result<Vec<(u32, std::ops::Range<usize>, Option<u64>)>, &'static str> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < msg.len() {
+        let start = pos;
+        let key = varint(msg, &mut pos).ok_or("truncated key")?;
+        let field = u32::try_from(key >> 3).map_err(|_| "field number too large")?;
+        let mut val = None;
+        match key & 7 {
+            0 => val = Some(varint(msg, &mut pos).ok_or("truncated varint")?),
+            1 => pos = pos.checked_add(8).filter(|p| *p <= msg.len()).ok_or("truncated fixed64")?,
+            2 => {
+                let len = varint(msg, &mut pos).ok_or("truncated length")?;
+                pos = usize::try_from(len)
+                    .ok()
+                    .and_then(|l| pos.checked_add(l))
+                    .filter(|p| *p <= msg.len())
+                    .ok_or("length past the end")?;
+            }
+            5 => pos = pos.checked_add(4).filter(|p| *p <= msg.len()).ok_or("truncated fixed32")?,
+            _ => return Err("unsupported wire type"),
+        }
+        if field == 0 {
+            return Err("field number 0");
+        }
+        out.push((field, start..pos, val));
+    }
+    Ok(out)
+}
+
+/// The fdinfo image with every entry that names one of `ids` switched to
+/// type EXT (field 3); other fields kept as they are. `None` if unchanged.
+pub fn rewrite_fdinfo(file: &str, bytes: &[u8], ids: &BTreeSet<u32>) -> Result<Option<Vec<u8>>, TakeoverError> {
+    let entries = image::parse(file, image::FDINFO, bytes)?.entries;
+    let mut changed = false;
+    let mut out_entries = Vec::with_capacity(entries.len());
+    for (index, e) in entries.iter().enumerate() {
+        let fs = fields(e).map_err(|w| wire(file, index, w))?;
+        let id = fs.iter().find(|f| f.0 == 1).and_then(|f| f.2);
+        let hit = id.is_some_and(|id| u32::try_from(id).is_ok_and(|id| ids.contains(&id)));
+        if !hit {
+            out_entries.push(e.to_vec());
+            continue;
+        }
+        changed = true;
+        let mut m = Vec::with_capacity(e.len());
+        for (field, range, _) in &fs {
+            if *field == 3 {
+                put_varint(&mut m, 3 << 3);
+                put_varint(&mut m, FdTypes::Ext as u64);
+            } else {
+                m.extend_from_slice(&e[range.clone()]);
+            }
+        }
+        out_entries.push(m);
+    }
+    Ok(changed.then(|| image::encode(image::FDINFO, out_entries.iter().map(Vec::as_slice))))
+}
+
+/// files.img with the entries of `ids` replaced by EXT entries carrying the
+/// given owners; all other entries byte for byte.
+pub fn rewrite_files(file: &str, bytes: &[u8], ids: &BTreeMap<u32, FownEntry>) -> Result<Vec<u8>, TakeoverError> {
+    let entries = image::parse(file, image::FILES, bytes)?.entries;
+    let mut seen = BTreeSet::new();
+    let mut out: Vec<Vec<u8>> = Vec::with_capacity(entries.len());
+    for (index, e) in entries.iter().enumerate() {
+        let fs = fields(e).map_err(|w| wire(file, index, w))?;
+        let id = fs.iter().find(|f| f.0 == 2).and_then(|f| f.2).and_then(|v| u32::try_from(v).ok());
+        match id.and_then(|id| ids.get(&id).map(|fown| (id, fown))) {
+            Some((id, fown)) => {
+                seen.insert(id);
+                let ext = FileEntry {
+                    r#type: FdTypes::Ext as i32,
+                    id,
+                    ext: Some(ExtFileEntry { id, fown: fown.clone() }),
+                    ..Default::default()
+                };
+                out.push(ext.encode_to_vec());
+            }
+            None => out.push(e.to_vec()),
+        }
+    }
+    if let Some(id) = ids.keys().find(|id| !seen.contains(id)) {
+        return Err(TakeoverError::NoEntry { file: file.to_owned(), id: *id });
+    }
+    Ok(image::encode(image::FILES, out.iter().map(Vec::as_slice)))
+}
+
+/// inventory.img with `name` in its plugin list (appended as a protobuf
+/// field, which merges into any list already there). `None` if present.
+pub fn add_inventory_plugin(file: &str, bytes: &[u8], name: &str) -> Result<Option<Vec<u8>>, TakeoverError> {
+    let entries = image::parse(file, image::INVENTORY, bytes)?.entries;
+    let first = *entries.first().ok_or_else(|| wire(file, 0, "no inventory entry"))?;
+    let inv = InventoryEntry::decode(first).map_err(|_| wire(file, 0, "inventory does not decode"))?;
+    if inv.plugins_entry.as_ref().is_some_and(|p| p.plugins.iter().any(|p| p == name)) {
+        return Ok(None);
+    }
+    let add = InventoryEntry { plugins_entry: Some(PluginsEntry { plugins: vec![name.to_owned()] }) };
+    let mut merged = first.to_vec();
+    merged.extend_from_slice(&add.encode_to_vec());
+    let mut all: Vec<&[u8]> = vec![&merged];
+    all.extend_from_slice(&entries[1..]);
+    Ok(Some(image::encode(image::INVENTORY, all)))
+}
+
+fn valid_name(n: &str) -> bool {
+    !n.is_empty() && !n.contains('/') && n != "." && n != ".." && !n.contains('\0')
+}
+
+/// Put `files` (name, new content) in place, all or nothing. `fault` names
+/// a test-only step at which to fail.
+pub fn commit(dir: BorrowedFd<'_>, files: &[(String, Vec<u8>)], fault: Option<&str>) -> Result<(), TakeoverError> {
+    let inject = |step: &'static str| if fault == Some(step) { Err(TakeoverError::Fault(step)) } else { Ok(()) };
+    let cleanup_new = || {
+        for (n, _) in files {
+            let _ = image::remove(dir, &format!("{n}{NEW}"));
+        }
+    };
+    // 1. New files beside the old ones.
+    for (i, (name, bytes)) in files.iter().enumerate() {
+        let r = image::write_file(dir, &format!("{name}{NEW}"), bytes)
+            .map_err(TakeoverError::from)
+            .and_then(|()| if i == 0 { inject("write-new") } else { Ok(()) });
+        if let Err(e) = r {
+            cleanup_new();
+            return Err(e);
+        }
+    }
+    if let Err(e) = inject("before-journal") {
+        cleanup_new();
+        return Err(e);
+    }
+    // 2. Keep the originals (hard links), then the commit point.
+    let mut kept = Vec::new();
+    let keep = |kept: &mut Vec<String>| -> Result<(), TakeoverError> {
+        for (n, _) in files {
+            let orig = format!("{n}{ORIG}");
+            let _ = image::remove(dir, &orig);
+            match rustix::fs::linkat(dir, n.as_str(), dir, orig.as_str(), rustix::fs::AtFlags::empty()) {
+                Ok(()) => kept.push(n.clone()),
+                Err(rustix::io::Errno::NOENT) => {}
+                Err(e) => {
+                    return Err(ImageError::Io { file: n.clone(), op: "link original", source: e.into() }.into())
+                }
+            }
+        }
+        let list: String = files.iter().map(|(n, _)| format!("{n}\n")).collect();
+        image::write_file(dir, JOURNAL, list.as_bytes())?;
+        Ok(())
+    };
+    if let Err(e) = keep(&mut kept) {
+        for n in &kept {
+            let _ = image::remove(dir, &format!("{n}{ORIG}"));
+        }
+        let _ = image::remove(dir, JOURNAL);
+        cleanup_new();
+        return Err(e);
+    }
+    // 3. Rename into place; undo everything on failure.
+    let mut done: Vec<&str> = Vec::new();
+    let mut result = Ok(());
+    for (i, (name, _)) in files.iter().enumerate() {
+        let r = if i == 1 { inject("mid-rename") } else { Ok(()) }
+            .and_then(|()| image::rename(dir, &format!("{name}{NEW}"), name).map_err(Into::into));
+        match r {
+            Ok(()) => done.push(name),
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    if result.is_err() {
+        for name in &done {
+            if kept.iter().any(|k| k == name) {
+                let _ = image::rename(dir, &format!("{name}{ORIG}"), name);
+            } else {
+                let _ = image::remove(dir, name);
+            }
+        }
+        cleanup_new();
+    }
+    for n in &kept {
+        let _ = image::remove(dir, &format!("{n}{ORIG}"));
+    }
+    image::remove(dir, JOURNAL)?;
+    result
+}
+
+/// At restore: complete a takeover that criu's death interrupted after its
+/// commit point. Returns the names completed.
+pub fn recover(dir: BorrowedFd<'_>) -> Result<Vec<String>, TakeoverError> {
+    let Some(list) = image::read_file(dir, JOURNAL)? else { return Ok(vec![]) };
+    let list = String::from_utf8_lossy(&list).into_owned();
+    let mut done = Vec::new();
+    for name in list.lines().filter(|l| !l.is_empty()) {
+        if !valid_name(name) {
+            return Err(TakeoverError::BadJournal(name.to_owned()));
+        }
+        let new = format!("{name}{NEW}");
+        if image::read_file(dir, &new)?.is_some() {
+            image::rename(dir, &new, name)?;
+            done.push(name.to_owned());
+        }
+        image::remove(dir, &format!("{name}{ORIG}"))?;
+    }
+    image::remove(dir, JOURNAL)?;
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::FdinfoEntry;
+    use std::os::fd::AsFd;
+
+    fn fdinfo(entries: &[(u32, i32, u32)]) -> Vec<u8> {
+        let msgs: Vec<FdinfoEntry> =
+            entries.iter().map(|&(id, t, fd)| FdinfoEntry { id, flags: 1, r#type: t, fd }).collect();
+        image::encode_messages(image::FDINFO, &msgs)
+    }
+
+    #[test]
+    fn fdinfo_switches_only_named_ids_and_keeps_unknown_fields() {
+        let mut bytes = fdinfo(&[(5, 8, 3), (6, 1, 4)]);
+        // Append an unknown field (xattr, 5) to the first entry by hand.
+        let parsed = image::parse("f", image::FDINFO, &bytes).unwrap().entries;
+        let mut e0 = parsed[0].to_vec();
+        e0.extend_from_slice(&[0x2a, 0x02, b'h', b'i']);
+        let e1 = parsed[1].to_vec();
+        bytes = image::encode(image::FDINFO, [e0.as_slice(), e1.as_slice()]);
+        let out = rewrite_fdinfo("f", &bytes, &BTreeSet::from([5])).unwrap().unwrap();
+        let back = image::parse("f", image::FDINFO, &out).unwrap().entries;
+        let m0 = FdinfoEntry::decode(back[0]).unwrap();
+        assert_eq!((m0.id, m0.r#type, m0.fd, m0.flags), (5, FdTypes::Ext as i32, 3, 1));
+        assert!(back[0].ends_with(&[0x2a, 0x02, b'h', b'i']));
+        assert_eq!(back[1], e1.as_slice());
+        assert!(rewrite_fdinfo("f", &bytes, &BTreeSet::from([99])).unwrap().is_none());
+    }
+
+    #[test]
+    fn files_switch_to_ext() {
+        let fe = |id, t| FileEntry { r#type: t, id, ..Default::default() };
+        let bytes = image::encode_messages(image::FILES, &[fe(5, 8), fe(6, 1), fe(7, 7)]);
+        let fown = FownEntry { uid: 1, euid: 2, signum: 3, pid_type: 4, pid: 5 };
+        let ids = BTreeMap::from([(5, fown.clone()), (7, FownEntry::default())]);
+        let out = rewrite_files("files.img", &bytes, &ids).unwrap();
+        let back: Vec<FileEntry> = image::decode_all("files.img", image::FILES, &out).unwrap();
+        assert_eq!(back[0].r#type, FdTypes::Ext as i32);
+        assert_eq!(back[0].ext.as_ref().unwrap().fown, fown);
+        assert_eq!(back[1], fe(6, 1));
+        assert_eq!(back[2].ext.as_ref().unwrap().id, 7);
+        let missing = BTreeMap::from([(9, FownEntry::default())]);
+        assert!(matches!(rewrite_files("files.img", &bytes, &missing), Err(TakeoverError::NoEntry { id: 9, .. })));
+    }
+
+    #[test]
+    fn inventory_gets_the_plugin_once() {
+        // img_version = 2 (field 1) and an unknown field 13 string.
+        let body = [0x08, 0x02, 0x6a, 0x01, b'x'];
+        let bytes = image::encode(image::INVENTORY, [&body[..]]);
+        let out = add_inventory_plugin("inventory.img", &bytes, "notify_plugin").unwrap().unwrap();
+        let e = image::parse("i", image::INVENTORY, &out).unwrap().entries[0].to_vec();
+        assert!(e.starts_with(&body));
+        let inv = InventoryEntry::decode(e.as_slice()).unwrap();
+        assert_eq!(inv.plugins_entry.unwrap().plugins, vec!["notify_plugin"]);
+        assert!(add_inventory_plugin("inventory.img", &out, "notify_plugin").unwrap().is_none());
+    }
+
+    #[test]
+    fn malformed_entries_are_errors() {
+        let bytes = image::encode(image::FDINFO, [&[0x08, 0xff][..]]);
+        assert!(matches!(rewrite_fdinfo("f", &bytes, &BTreeSet::from([1])), Err(TakeoverError::Wire { .. })));
+        let bytes = image::encode(image::FILES, [&[0x12, 0x05, 0x01][..]]);
+        assert!(rewrite_files("f", &bytes, &BTreeMap::new()).is_err());
+    }
+
+    fn tmpdir(tag: &str) -> (std::path::PathBuf, std::os::fd::OwnedFd) {
+        let p = std::env::temp_dir().join(format!("criu-notify-takeover-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        let d = image::open_dir(&p).unwrap();
+        (p, d)
+    }
+
+    fn snapshot(p: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
+        std::fs::read_dir(p)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn commit_is_all_or_nothing() {
+        for fault in ["write-new", "before-journal", "mid-rename"] {
+            let (p, d) = tmpdir(fault);
+            std::fs::write(p.join("a.img"), b"A").unwrap();
+            std::fs::write(p.join("b.img"), b"B").unwrap();
+            let before = snapshot(&p);
+            let files = vec![("a.img".to_owned(), b"A2".to_vec()), ("b.img".to_owned(), b"B2".to_vec()), ("c.img".to_owned(), b"C".to_vec())];
+            let e = commit(d.as_fd(), &files, Some(fault)).unwrap_err();
+            assert!(matches!(e, TakeoverError::Fault(_)), "{fault}: {e}");
+            assert_eq!(snapshot(&p), before, "{fault}");
+            commit(d.as_fd(), &files, None).unwrap();
+            let after = snapshot(&p);
+            assert_eq!(after.len(), 3);
+            assert_eq!(after["a.img"], b"A2");
+            assert_eq!(after["c.img"], b"C");
+            std::fs::remove_dir_all(&p).unwrap();
+        }
+    }
+
+    #[test]
+    fn recover_completes_an_interrupted_commit() {
+        let (p, d) = tmpdir("recover");
+        std::fs::write(p.join("a.img"), b"A2").unwrap();
+        std::fs::write(p.join("a.img.notify-orig"), b"A").unwrap();
+        std::fs::write(p.join("b.img"), b"B").unwrap();
+        std::fs::write(p.join("b.img.notify-new"), b"B2").unwrap();
+        std::fs::write(p.join(JOURNAL), b"a.img\nb.img\n").unwrap();
+        assert_eq!(recover(d.as_fd()).unwrap(), vec!["b.img"]);
+        let s = snapshot(&p);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s["b.img"], b"B2");
+        std::fs::write(p.join(JOURNAL), b"../etc/passwd\n").unwrap();
+        assert!(matches!(recover(d.as_fd()), Err(TakeoverError::BadJournal(_))));
+        std::fs::remove_dir_all(&p).unwrap();
+    }
+}

@@ -1,3 +1,140 @@
+//! The dumped process tree as CRIU's images describe it: which tasks there
+//! are (pstree.img), which fd table each uses (ids-PID.img), what sits at
+//! each fd number (fdinfo-N.img) and what each open file is (files.img).
+//! Pids here are pids in the dumped pid namespace ("virtual" pids).
+
+use std::collections::{BTreeMap, HashMap};
+use std::os::fd::BorrowedFd;
+
+use prost::Message;
 use thiserror::Error;
+
+use super::image::{self, ImageError};
+use crate::proto::{FdTypes, FdinfoEntry, FileEntry, PstreeEntry, TaskKobjIdsEntry};
+
 #[derive(Debug, Error)]
-pub enum TreeError { #[error("x")] X }
+pub enum TreeError {
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error("image {0} is missing")]
+    Missing(String),
+    #[error("files.img has no entry for file id {id} named by fd {fd} of fdinfo-{table}.img")]
+    UnknownFile { id: u32, fd: u32, table: u32 },
+    #[error("files.img has two entries for file id {0}")]
+    DuplicateFile(u32),
+    #[error("file id {0} is not open at any fd of the dumped tasks")]
+    NoHolder(u32),
+    #[error("dumped pid {0} has no live task (was it in CHECKPOINT_DEVICES?)")]
+    NoRealPid(u32),
+}
+
+/// One process of the dumped tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Task {
+    pub vpid: u32,
+    /// N of the task's fdinfo-N.img; `None` for tasks without ids (zombies).
+    pub files_id: Option<u32>,
+}
+
+/// One fd of an fd table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fd {
+    pub fd: u32,
+    pub id: u32,
+    pub ftype: i32,
+    pub flags: u32,
+}
+
+/// One open file of files.img.
+#[derive(Clone, Debug)]
+pub struct File {
+    pub ftype: i32,
+    pub entry: FileEntry,
+}
+
+/// The whole picture.
+#[derive(Debug, Default)]
+pub struct Tree {
+    pub tasks: Vec<Task>,
+    pub tables: BTreeMap<u32, Vec<Fd>>,
+    pub files: HashMap<u32, File>,
+}
+
+/// Read `name` as `kind`, decoding each entry as `M`.
+pub fn load<M: Message + Default>(dir: BorrowedFd<'_>, name: &str, kind: image::Kind) -> Result<Option<Vec<M>>, TreeError> {
+    match image::read_file(dir, name)? {
+        None => Ok(None),
+        Some(bytes) => Ok(Some(image::decode_all(name, kind, &bytes)?)),
+    }
+}
+
+impl Tree {
+    /// Load the tree from CRIU's images in `dir`.
+    pub fn load(dir: BorrowedFd<'_>) -> Result<Tree, TreeError> {
+        let pstree: Vec<PstreeEntry> =
+            load(dir, "pstree.img", image::PSTREE)?.ok_or_else(|| TreeError::Missing("pstree.img".into()))?;
+        let mut tree = Tree::default();
+        for p in &pstree {
+            let name = format!("ids-{}.img", p.pid);
+            let ids: Option<Vec<TaskKobjIdsEntry>> = load(dir, &name, image::IDS)?;
+            let files_id = ids.and_then(|v| v.first().map(|i| i.files_id));
+            tree.tasks.push(Task { vpid: p.pid, files_id });
+        }
+        for t in &tree.tasks {
+            let Some(fid) = t.files_id else { continue };
+            if tree.tables.contains_key(&fid) {
+                continue;
+            }
+            let name = format!("fdinfo-{fid}.img");
+            let fds: Vec<FdinfoEntry> = load(dir, &name, image::FDINFO)?.ok_or(TreeError::Missing(name))?;
+            tree.tables.insert(
+                fid,
+                fds.into_iter().map(|f| Fd { fd: f.fd, id: f.id, ftype: f.r#type, flags: f.flags }).collect(),
+            );
+        }
+        let files: Vec<FileEntry> =
+            load(dir, "files.img", image::FILES)?.ok_or_else(|| TreeError::Missing("files.img".into()))?;
+        for f in files {
+            let id = f.id;
+            if tree.files.insert(id, File { ftype: f.r#type, entry: f }).is_some() {
+                return Err(TreeError::DuplicateFile(id));
+            }
+        }
+        Ok(tree)
+    }
+
+    /// The first (task, fd) holding file `id`, in pstree order.
+    pub fn holder(&self, id: u32) -> Option<(u32, u32)> {
+        self.holders(id).next()
+    }
+
+    /// Every (task, fd) holding file `id`.
+    pub fn holders(&self, id: u32) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.tasks.iter().flat_map(move |t| {
+            t.files_id
+                .and_then(|f| self.tables.get(&f))
+                .into_iter()
+                .flatten()
+                .filter(move |fd| fd.id == id)
+                .map(move |fd| (t.vpid, fd.fd))
+        })
+    }
+
+    /// The fd table of task `vpid`.
+    pub fn table_of(&self, vpid: u32) -> Option<&[Fd]> {
+        let t = self.tasks.iter().find(|t| t.vpid == vpid)?;
+        self.tables.get(&t.files_id?).map(Vec::as_slice)
+    }
+
+    /// Ids of files of type `t`, sorted.
+    pub fn files_of_type(&self, t: FdTypes) -> Vec<u32> {
+        let mut v: Vec<u32> = self.files.iter().filter(|(_, f)| f.ftype == t as i32).map(|(id, _)| *id).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// The file id at fd `fd` of task `vpid`.
+    pub fn file_at(&self, vpid: u32, fd: u32) -> Option<u32> {
+        self.table_of(vpid)?.iter().find(|f| f.fd == fd).map(|f| f.id)
+    }
+}

@@ -56,15 +56,41 @@ fn syms() -> &'static Syms {
 }
 
 /// CRIU's development branch passes `bool *retry_needed` to
-/// RESTORE_EXT_FILE. That branch also added the DUMP_DEVICES_LATE hook and,
-/// with it, exports the symbols below; 4.1/4.2 have none of them.
+/// RESTORE_EXT_FILE; 4.1 and 4.2 pass only the id. That branch has more
+/// hooks (4.1: 12, 4.2: 13, criu-dev: 15 and up) and exports
+/// `criu_plugin_get_options`. The hook count is read from the size of
+/// criu's exported `cr_plugin_ctl` (one 16-byte list head per hook plus
+/// one). `CRIU_NOTIFY_RESTORE_EXT_FILE_ABI=id|retry` overrides.
 fn detect_retry_abi() -> bool {
-    if let Ok(v) = std::env::var("CRIU_NOTIFY_RESTORE_EXT_FILE_ABI") {
-        return v == "retry";
+    match std::env::var("CRIU_NOTIFY_RESTORE_EXT_FILE_ABI").as_deref() {
+        Ok("retry") => return true,
+        Ok("id") => return false,
+        _ => {}
     }
-    [c"criu_get_dump_devices_late_hook", c"run_plugins_dump_devices_late"]
-        .iter()
-        .any(|n| !lookup(n).is_null())
+    if !lookup(c"criu_plugin_get_options").is_null() {
+        return true;
+    }
+    criu_hook_count().is_some_and(|n| n >= 14)
+}
+
+/// The number of hooks the running criu knows, if it can be told.
+pub fn criu_hook_count() -> Option<usize> {
+    let ctl = lookup(c"cr_plugin_ctl");
+    if ctl.is_null() {
+        return None;
+    }
+    // SAFETY: Dl_info is plain data; dladdr1 fills it and points `sym` at
+    // the ELF symbol table entry of `ctl` (RTLD_DL_SYMENT = 1), which stays
+    // mapped as long as criu runs.
+    unsafe {
+        let mut info: libc::Dl_info = std::mem::zeroed();
+        let mut sym: *mut libc::c_void = std::ptr::null_mut();
+        if libc::dladdr1(ctl, &mut info, &mut sym, 1) == 0 || sym.is_null() {
+            return None;
+        }
+        let size = (*(sym as *const libc::Elf64_Sym)).st_size as usize;
+        (size >= 32).then(|| size / 16 - 1)
+    }
 }
 
 /// True when criu is present in this process (the plugin runs inside criu).

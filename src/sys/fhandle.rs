@@ -145,3 +145,12 @@ mod tests {
         }
     }
 }
+
+/// What identifies the filesystem an fd lives on: statfs `f_fsid` (two
+/// words, as one u64) and `f_type` (the filesystem's magic).
+pub fn fs_identity(fd: impl AsFd) -> Result<(u64, u64), SysError> {
+    let fd = fd.as_fd();
+    let vfs = rustix::fs::fstatvfs(fd).ctx("fstatvfs", "watched object")?;
+    let st = rustix::fs::fstatfs(fd).ctx("fstatfs", "watched object")?;
+    Ok((vfs.f_fsid, st.f_type as u64))
+}

@@ -148,3 +148,11 @@ mod tests {
         assert!(std::fs::read_link(format!("/proc/self/fd/{probe}")).is_err());
     }
 }
+
+/// Borrow an fd number that the caller knows is open for the duration of
+/// the borrow (an fd criu passed to a hook).
+pub fn borrow_raw(fd: RawFd) -> BorrowedFd<'static> {
+    // SAFETY: callers only pass fds that criu keeps open across the hook
+    // call in which they are used.
+    unsafe { BorrowedFd::borrow_raw(fd) }
+}

@@ -1,0 +1,40 @@
+//! Dump side: the registrations of one epoll instance, keyed exactly.
+//!
+//! fdinfo gives each registration's fd number, events and data. Which file
+//! it is comes from kcmp(KCMP_EPOLL_TFD): first against the file now at that
+//! number in the same task (the common case, one syscall per registration),
+//! else against every fd of the dumped tree (the number was closed or
+//! reused; CRIU rewrites such keys, we keep them).
+
+use super::EpollError;
+use crate::proto::{EventpollFileEntry, EventpollTfdEntry, FownEntry};
+use crate::sys::{fdinfo, proc, SysError};
+
+/// Finds the CRIU file id of the target registered under `tfd` (the
+/// `toff`-th registration with that number) in epoll `fd` of `pid`.
+pub type Resolve<'a> = dyn FnMut(i32, u32) -> Result<Option<u32>, SysError> + 'a;
+
+/// Capture epoll `fd` of task `pid` (real pid).
+pub fn capture(pid: i32, fd: i32, id: u32, fown: FownEntry, resolve: &mut Resolve<'_>) -> Result<EventpollFileEntry, EpollError> {
+    let text = proc::fdinfo(pid, fd)?;
+    let common = fdinfo::parse_common(&text).map_err(|source| EpollError::Fdinfo { pid, fd, source })?;
+    let targets = fdinfo::parse_epoll(&text).map_err(|source| EpollError::Fdinfo { pid, fd, source })?;
+    let mut seen: std::collections::HashMap<i32, u32> = std::collections::HashMap::new();
+    let mut tfds = Vec::with_capacity(targets.len());
+    for t in &targets {
+        let toff = seen.entry(t.tfd).or_insert(0);
+        let this = *toff;
+        *toff += 1;
+        let target = resolve(t.tfd, this)?.ok_or(EpollError::TargetNotFound { id, pid, fd, tfd: t.tfd })?;
+        tfds.push(EventpollTfdEntry {
+            id: target,
+            tfd: t.tfd as u32,
+            events: t.events,
+            data: t.data,
+            dev: Some(t.sdev),
+            inode: Some(t.ino),
+            pos: Some(t.pos),
+        });
+    }
+    Ok(EventpollFileEntry { id, flags: common.flags & !(libc::O_CLOEXEC as u32), fown, tfd: tfds })
+}

@@ -1,0 +1,131 @@
+//! Dump side: read one inotify instance of a frozen task exactly.
+//!
+//! The kernel's fdinfo is the source of truth (CRIU's own entry has already
+//! dropped IN_ONESHOT and IN_EXCL_UNLINK). Each watched object is opened by
+//! its file handle on the task's own mount of that filesystem, which gives
+//! its path as the task sees it, its type and link count, and the
+//! filesystem's identity. `O_PATH` opens create no inotify event.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, BorrowedFd};
+
+use super::InotifyError;
+use crate::proto::{FhEntry, FownEntry, InotifyFileEntry, InotifyWdEntry};
+use crate::sys::{fdinfo, fhandle, mounts::MountView, notify, proc};
+
+const DELETED: &str = " (deleted)";
+
+/// Per-dump caches: each task's mounts, each filesystem's identity.
+#[derive(Default)]
+pub struct Capturer {
+    views: HashMap<i32, MountView>,
+    fs: HashMap<u32, (u64, u64)>,
+}
+
+/// Where an unlinked-but-open object is held: (virtual pid, fd) in the tree.
+pub type HolderLookup<'a> = dyn Fn(u64, u64) -> Option<(u32, u32)> + 'a;
+
+/// Join a mount point and a path inside the mount.
+fn join(mountpoint: &str, rel: &str) -> String {
+    match (mountpoint, rel) {
+        (m, "") => m.to_owned(),
+        ("/", r) => r.to_owned(),
+        (m, r) => format!("{m}{r}"),
+    }
+}
+
+impl Capturer {
+    /// Capture the instance at `fd` of task `pid` (real pid); `file` is our
+    /// own copy of it (pidfd_getfd), used for FIONREAD.
+    pub fn capture(
+        &mut self,
+        pid: i32,
+        fd: i32,
+        file: BorrowedFd<'_>,
+        id: u32,
+        fown: FownEntry,
+        holder: &HolderLookup<'_>,
+    ) -> Result<InotifyFileEntry, InotifyError> {
+        let text = proc::fdinfo(pid, fd)?;
+        let common = fdinfo::parse_common(&text).map_err(|source| InotifyError::Fdinfo { pid, fd, source })?;
+        let marks = fdinfo::parse_inotify(&text).map_err(|source| InotifyError::Fdinfo { pid, fd, source })?;
+        let queued = notify::queued_bytes(file)?;
+        if !self.views.contains_key(&pid) {
+            self.views.insert(pid, MountView::read(pid)?);
+        }
+        let mut wds = Vec::with_capacity(marks.len());
+        for m in &marks {
+            let h = m.handle.as_ref().ok_or(InotifyError::NoHandle { id, wd: m.wd, dev: m.sdev, ino: m.ino })?;
+            let view = self.views.get_mut(&pid).expect("inserted above");
+            let unreachable = |source| InotifyError::Unreachable { id, wd: m.wd, dev: m.sdev, ino: m.ino, source };
+            let (root_fd, mount) = view.fs_root(m.sdev).map_err(unreachable)?;
+            let (mnt_id, mountpoint) = (mount.mnt_id, mount.mountpoint.clone());
+            let obj = fhandle::open_by_handle(root_fd, h).map_err(unreachable)?;
+            let root_link = proc::own_fd_link(root_fd)?;
+            let mut link = proc::own_fd_link(obj.as_fd())?;
+            let st = fhandle::stat_of(&obj, &link)?;
+            let unlinked = st.st_nlink == 0;
+            if unlinked && link.ends_with(DELETED) {
+                link.truncate(link.len() - DELETED.len());
+            }
+            let rel = link.strip_prefix(root_link.trim_end_matches('/')).unwrap_or(&link);
+            let path = join(&mountpoint, rel);
+            let (fsid, fs_type) = match self.fs.get(&m.sdev) {
+                Some(v) => *v,
+                None => {
+                    let v = fhandle::fs_identity(&obj)?;
+                    self.fs.insert(m.sdev, v);
+                    v
+                }
+            };
+            let (holder_pid, holder_fd) = if unlinked {
+                let (p, f) = holder(st.st_dev, st.st_ino)
+                    .ok_or_else(|| InotifyError::UnlinkedNotHeld { id, wd: m.wd, path: path.clone() })?;
+                (Some(p), Some(f))
+            } else {
+                (None, None)
+            };
+            wds.push(InotifyWdEntry {
+                id,
+                i_ino: m.ino,
+                mask: m.mask,
+                ignored_mask: m.ignored_mask,
+                s_dev: m.sdev,
+                wd: m.wd as u32,
+                f_handle: FhEntry {
+                    bytes: h.bytes.len() as u32,
+                    r#type: h.handle_type as u32,
+                    handle: h.to_words(),
+                    path: Some(path.clone()),
+                    mnt_id: Some(mnt_id),
+                },
+                fsid: Some(fsid),
+                fs_type: Some(fs_type),
+                mode: Some(st.st_mode),
+                unlinked: unlinked.then_some(true),
+                holder_pid,
+                holder_fd,
+                path: Some(path),
+            });
+        }
+        Ok(InotifyFileEntry {
+            id,
+            flags: common.flags & !(libc::O_CLOEXEC as u32),
+            fown,
+            wd: wds,
+            queued_bytes: (queued > 0).then_some(queued),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joins() {
+        assert_eq!(join("/", "/a/b"), "/a/b");
+        assert_eq!(join("/mnt", "/a"), "/mnt/a");
+        assert_eq!(join("/mnt", ""), "/mnt");
+    }
+}
