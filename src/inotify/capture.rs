@@ -20,6 +20,8 @@ const DELETED: &str = " (deleted)";
 pub struct Capturer {
     views: HashMap<i32, MountView>,
     fs: HashMap<u32, (u64, u64)>,
+    /// (pid, sdev) → where that filesystem's mount root shows in our links.
+    roots: HashMap<(i32, u32), String>,
 }
 
 /// Where an unlinked-but-open object is held: (virtual pid, fd) in the tree.
@@ -61,7 +63,14 @@ impl Capturer {
             let (root_fd, mount) = view.fs_root(m.sdev).map_err(unreachable)?;
             let (mnt_id, mountpoint) = (mount.mnt_id, mount.mountpoint.clone());
             let obj = fhandle::open_by_handle(root_fd, h).map_err(unreachable)?;
-            let root_link = proc::own_fd_link(root_fd)?;
+            let root_link = match self.roots.get(&(pid, m.sdev)) {
+                Some(r) => r.clone(),
+                None => {
+                    let r = proc::own_fd_link(root_fd)?;
+                    self.roots.insert((pid, m.sdev), r.clone());
+                    r
+                }
+            };
             let mut link = proc::own_fd_link(obj.as_fd())?;
             let st = fhandle::stat_of(&obj, &link)?;
             let unlinked = st.st_nlink == 0;

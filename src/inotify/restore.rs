@@ -99,6 +99,8 @@ pub fn add_watches(
         rustix::process::chroot(root.as_str()).ctx("chroot", &root)?;
         rustix::process::chdir("/").ctx("chdir", "/")?;
         let mut next: Option<i32> = None;
+        let mut fs_cache: HashMap<i32, Option<u64>> = HashMap::new();
+        let mut out = Outcome { watches: order.len(), ..Default::default() };
         for w in &order {
             let wd = w.wd as i32;
             if next != Some(wd) {
@@ -122,6 +124,7 @@ pub fn add_watches(
                 (r, format!("/proc/{rel}"))
             } else {
                 let p = w.path.as_deref().or(w.f_handle.path.as_deref()).unwrap_or("/");
+                identity(id, w, p, follow_paths, &mut fs_cache, &mut out)?;
                 (inotify::add_watch(ifd, p, mask), p.to_owned())
             };
             let got = got.map_err(|e| InotifyError::AddWatch {
@@ -135,11 +138,56 @@ pub fn add_watches(
             }
             next = wd.checked_add(1);
         }
-        verify(ifd, entry, &proc_dir, follow_paths)
+        if std::env::var_os("CRIU_NOTIFY_VERIFY").is_some() {
+            verify(ifd, entry, &proc_dir, follow_paths)?;
+        }
+        Ok(out)
     })?
 }
 
-/// Compare the kernel's view of the restored instance with the image.
+/// Is the object at `path` (inside the task's root) the one dumped? Same
+/// file handle: yes. Otherwise, on the dumped filesystem (same fsid) it was
+/// replaced: an error unless the user follows paths; on another filesystem
+/// the watch is re-attached by path (migration).
+fn identity(
+    id: u32,
+    w: &InotifyWdEntry,
+    path: &str,
+    follow_paths: bool,
+    fs_cache: &mut HashMap<i32, Option<u64>>,
+    out: &mut Outcome,
+) -> Result<(), InotifyError> {
+    let wd = w.wd as i32;
+    let add_err = |e: crate::sys::SysError| InotifyError::AddWatch { id, wd, path: path.to_owned(), source: e };
+    let dumped = dumped_handle(w);
+    let (same, mnt) = match fhandle::name_to_handle(rustix::fs::CWD, path) {
+        Ok((h, mnt)) => (dumped.as_ref().is_some_and(|d| !d.bytes.is_empty() && *d == h), mnt),
+        Err(e) if e.errno == rustix::io::Errno::OPNOTSUPP => {
+            let st = rustix::fs::lstat(path).ctx("lstat", path).map_err(add_err)?;
+            (st.st_ino == w.i_ino, -1)
+        }
+        Err(e) => return Err(add_err(e)),
+    };
+    if same {
+        return Ok(());
+    }
+    let fsid = *fs_cache.entry(mnt).or_insert_with(|| rustix::fs::statvfs(path).ok().map(|v| v.f_fsid));
+    let same_fs = fsid.is_some() && fsid == w.fsid && w.fsid != Some(0);
+    if !same_fs {
+        out.moved += 1;
+        log::debug!("inotify id {id} wd {wd}: {path:?} re-attached by path on another filesystem");
+        return Ok(());
+    }
+    if follow_paths {
+        out.followed += 1;
+        log::warn!("inotify id {id} wd {wd}: {path:?} is a different object than at dump; watching it (follow_paths)");
+        return Ok(());
+    }
+    Err(InotifyError::Replaced { id, wd, path: path.to_owned() })
+}
+
+/// Compare the kernel's view of the restored instance with the image
+/// (`CRIU_NOTIFY_VERIFY=1`: costs about as much as adding the watches).
 fn verify(ifd: BorrowedFd<'_>, entry: &InotifyFileEntry, proc_dir: &OwnedFd, follow_paths: bool) -> Result<Outcome, InotifyError> {
     let id = entry.id;
     let name = format!("thread-self/fdinfo/{}", ifd.as_raw_fd());
