@@ -181,6 +181,7 @@ fn takeover(dir: std::os::fd::BorrowedFd<'_>, state: &State) -> Result<usize, Er
     };
 
     let mut capturer = Capturer::default();
+    let all_tasks: Vec<(u32, i32)> = tree.tasks.iter().filter_map(|t| Some((t.vpid, pids.real(t.vpid).ok()?))).collect();
     let mut inotify: Vec<(InotifyFileEntry, String)> = Vec::new();
     for &id in &ino_ids {
         let (vpid, fd) = holder_of(id)?;
@@ -188,7 +189,7 @@ fn takeover(dir: std::os::fd::BorrowedFd<'_>, state: &State) -> Result<usize, Er
         let pfd = pidfd(real)?;
         let file = proc::getfd(pfd.as_fd(), real, fd as i32)?;
         let fown = tree.files[&id].entry.ify.as_ref().map(|e| e.fown.clone()).unwrap_or_default();
-        let e = capturer.capture(real, fd as i32, file.as_fd(), id, fown, &holder_lookup)?;
+        let e = capturer.capture(real, fd as i32, file.as_fd(), id, fown, &holder_lookup, &all_tasks)?;
         inotify.push((e, format!("pid {vpid} fd {fd}")));
     }
 
@@ -208,7 +209,7 @@ fn takeover(dir: std::os::fd::BorrowedFd<'_>, state: &State) -> Result<usize, Er
         let fd = copy.as_raw_fd();
         match kind {
             Kind::Inotify => {
-                let e = capturer.capture(me, fd, copy.as_fd(), *id, FownEntry::default(), &holder_lookup)?;
+                let e = capturer.capture(me, fd, copy.as_fd(), *id, FownEntry::default(), &holder_lookup, &all_tasks)?;
                 inotify.push((e, "DUMP_EXT_FILE".into()));
             }
             Kind::Eventpoll => {

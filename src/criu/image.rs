@@ -171,18 +171,30 @@ pub fn read_file(dir: BorrowedFd<'_>, name: &str) -> Result<Option<Vec<u8>>, Ima
     Ok(Some(bytes))
 }
 
-/// Write a whole file of the image directory (created or truncated).
-pub fn write_file(dir: BorrowedFd<'_>, name: &str, bytes: &[u8]) -> Result<(), ImageError> {
+/// CRIU's own image files are 0644 (readable by a restore that runs in a
+/// user namespace); ours are the same.
+pub const IMAGE_MODE: u32 = 0o644;
+
+/// Write a whole file of the image directory (created or truncated) with
+/// permission bits `mode`.
+pub fn write_file(dir: BorrowedFd<'_>, name: &str, bytes: &[u8], mode: u32) -> Result<(), ImageError> {
     let fd = rustix::fs::openat(
         dir,
         name,
         OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC | OFlags::NOFOLLOW,
-        Mode::from_raw_mode(0o600),
+        Mode::from_raw_mode(mode),
     )
     .map_err(|e| io(name, "create")(e.into()))?;
+    // The umask may have taken bits away.
+    rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).map_err(|e| io(name, "chmod")(e.into()))?;
     let mut f = std::fs::File::from(fd);
     f.write_all(bytes).map_err(io(name, "write"))?;
     Ok(())
+}
+
+/// The permission bits of a file of the image directory, if it exists.
+pub fn mode_of(dir: BorrowedFd<'_>, name: &str) -> Option<u32> {
+    rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).ok().map(|st| st.st_mode & 0o7777)
 }
 
 /// Rename within the image directory.
@@ -301,7 +313,8 @@ mod tests {
         let d = open_dir(&dir).unwrap();
         assert!(read_file(d.as_fd(), "nope.img").unwrap().is_none());
         let bytes = encode_messages(INOTIFY_FILE, &sample());
-        write_file(d.as_fd(), "a.img", &bytes).unwrap();
+        write_file(d.as_fd(), "a.img", &bytes, IMAGE_MODE).unwrap();
+        assert_eq!(mode_of(d.as_fd(), "a.img"), Some(0o644));
         rename(d.as_fd(), "a.img", "b.img").unwrap();
         assert_eq!(read_file(d.as_fd(), "b.img").unwrap().unwrap(), bytes);
         remove(d.as_fd(), "b.img").unwrap();

@@ -189,7 +189,8 @@ pub fn commit(dir: BorrowedFd<'_>, files: &[(String, Vec<u8>)], fault: Option<&s
     };
     // 1. New files beside the old ones.
     for (i, (name, bytes)) in files.iter().enumerate() {
-        let r = image::write_file(dir, &format!("{name}{NEW}"), bytes)
+        let mode = image::mode_of(dir, name).unwrap_or(image::IMAGE_MODE);
+        let r = image::write_file(dir, &format!("{name}{NEW}"), bytes, mode)
             .map_err(TakeoverError::from)
             .and_then(|()| if i == 0 { inject("write-new") } else { Ok(()) });
         if let Err(e) = r {
@@ -216,7 +217,7 @@ pub fn commit(dir: BorrowedFd<'_>, files: &[(String, Vec<u8>)], fault: Option<&s
             }
         }
         let list: String = files.iter().map(|(n, _)| format!("{n}\n")).collect();
-        image::write_file(dir, JOURNAL, list.as_bytes())?;
+        image::write_file(dir, JOURNAL, list.as_bytes(), image::IMAGE_MODE)?;
         Ok(())
     };
     if let Err(e) = keep(&mut kept) {

@@ -11,7 +11,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 
 use super::InotifyError;
 use crate::proto::{FhEntry, FownEntry, InotifyFileEntry, InotifyWdEntry};
-use crate::sys::{fdinfo, fhandle, mounts::MountView, notify, proc};
+use crate::sys::{fdinfo, fhandle, mounts::MountView, notify, proc, SysError};
 
 const DELETED: &str = " (deleted)";
 
@@ -37,8 +37,42 @@ fn join(mountpoint: &str, rel: &str) -> String {
 }
 
 impl Capturer {
+    fn view(&mut self, pid: i32) -> Result<&mut MountView, InotifyError> {
+        if !self.views.contains_key(&pid) {
+            self.views.insert(pid, MountView::read(pid)?);
+        }
+        Ok(self.views.get_mut(&pid).expect("inserted above"))
+    }
+
+    /// The task whose mounts show filesystem `sdev`: `pid` itself if it can,
+    /// else the first of `others` (virtual pid, real pid) that does.
+    fn locate(&mut self, pid: i32, sdev: u32, others: &[(u32, i32)]) -> Result<(i32, Option<u32>), SysError> {
+        let first = match self.view(pid) {
+            Ok(v) => match v.fs_root(sdev) {
+                Ok(_) => return Ok((pid, None)),
+                Err(e) => e,
+            },
+            Err(InotifyError::Sys(e)) => e,
+            Err(_) => unreachable!("view only fails with a SysError"),
+        };
+        for &(vpid, real) in others {
+            if real == pid {
+                continue;
+            }
+            if let Ok(v) = self.view(real) {
+                if v.fs_root(sdev).is_ok() {
+                    return Ok((real, Some(vpid)));
+                }
+            }
+        }
+        Err(first)
+    }
+
     /// Capture the instance at `fd` of task `pid` (real pid); `file` is our
-    /// own copy of it (pidfd_getfd), used for FIONREAD.
+    /// own copy of it (pidfd_getfd), used for FIONREAD. `others` are the
+    /// other tasks of the tree (virtual, real pid), whose mount namespaces
+    /// may show watched objects that `pid`'s does not.
+    #[allow(clippy::too_many_arguments)]
     pub fn capture(
         &mut self,
         pid: i32,
@@ -47,27 +81,26 @@ impl Capturer {
         id: u32,
         fown: FownEntry,
         holder: &HolderLookup<'_>,
+        others: &[(u32, i32)],
     ) -> Result<InotifyFileEntry, InotifyError> {
         let text = proc::fdinfo(pid, fd)?;
         let common = fdinfo::parse_common(&text).map_err(|source| InotifyError::Fdinfo { pid, fd, source })?;
         let marks = fdinfo::parse_inotify(&text).map_err(|source| InotifyError::Fdinfo { pid, fd, source })?;
         let queued = notify::queued_bytes(file)?;
-        if !self.views.contains_key(&pid) {
-            self.views.insert(pid, MountView::read(pid)?);
-        }
         let mut wds = Vec::with_capacity(marks.len());
         for m in &marks {
             let h = m.handle.as_ref().ok_or(InotifyError::NoHandle { id, wd: m.wd, dev: m.sdev, ino: m.ino })?;
-            let view = self.views.get_mut(&pid).expect("inserted above");
             let unreachable = |source| InotifyError::Unreachable { id, wd: m.wd, dev: m.sdev, ino: m.ino, source };
+            let (seen_by, path_pid) = self.locate(pid, m.sdev, others).map_err(unreachable)?;
+            let view = self.views.get_mut(&seen_by).expect("located");
             let (root_fd, mount) = view.fs_root(m.sdev).map_err(unreachable)?;
             let (mnt_id, mountpoint) = (mount.mnt_id, mount.mountpoint.clone());
             let obj = fhandle::open_by_handle(root_fd, h).map_err(unreachable)?;
-            let root_link = match self.roots.get(&(pid, m.sdev)) {
+            let root_link = match self.roots.get(&(seen_by, m.sdev)) {
                 Some(r) => r.clone(),
                 None => {
                     let r = proc::own_fd_link(root_fd)?;
-                    self.roots.insert((pid, m.sdev), r.clone());
+                    self.roots.insert((seen_by, m.sdev), r.clone());
                     r
                 }
             };
@@ -115,6 +148,7 @@ impl Capturer {
                 holder_pid,
                 holder_fd,
                 path: Some(path),
+                path_pid,
             });
         }
         Ok(InotifyFileEntry {

@@ -91,18 +91,46 @@ pub fn add_watches(
     let id = entry.id;
     let proc_dir = rustix::fs::open("/proc", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
         .ctx("open", "/proc")?;
-    let root = format!("/proc/{task}/root");
+    // Every root a path may be relative to: the task's own, and those of
+    // tasks whose mount namespace shows objects the task's does not.
+    let mut roots: HashMap<i32, OwnedFd> = HashMap::new();
+    let mut root_of = |real: i32| -> Result<(), InotifyError> {
+        if !roots.contains_key(&real) {
+            let p = format!("/proc/{real}/root");
+            let fd = rustix::fs::open(p.as_str(), OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ctx("open", &p)?;
+            roots.insert(real, fd);
+        }
+        Ok(())
+    };
+    root_of(task)?;
+    let mut want_root: Vec<i32> = Vec::with_capacity(entry.wd.len());
     let mut order: Vec<&InotifyWdEntry> = entry.wd.iter().collect();
     order.sort_unstable_by_key(|w| w.wd);
+    for w in &order {
+        let real = match w.path_pid {
+            None => task,
+            Some(v) => holder(v).ok_or_else(|| InotifyError::BadImage {
+                id,
+                wd: w.wd as i32,
+                what: format!("path namespace pid {v} is not in the restored tree"),
+            })?,
+        };
+        root_of(real)?;
+        want_root.push(real);
+    }
 
     proc::with_private_fd_table(|| -> Result<Outcome, InotifyError> {
-        rustix::process::chroot(root.as_str()).ctx("chroot", &root)?;
-        rustix::process::chdir("/").ctx("chdir", "/")?;
+        let mut current: Option<i32> = None;
         let mut next: Option<i32> = None;
         let mut fs_cache: HashMap<i32, Option<u64>> = HashMap::new();
         let mut out = Outcome { watches: order.len(), ..Default::default() };
-        for w in &order {
+        for (w, want) in order.iter().zip(&want_root) {
             let wd = w.wd as i32;
+            if current != Some(*want) {
+                rustix::process::fchdir(&roots[want]).ctx("fchdir", format!("/proc/{want}/root"))?;
+                rustix::process::chroot(".").ctx("chroot", format!("/proc/{want}/root"))?;
+                current = Some(*want);
+            }
             if next != Some(wd) {
                 notify::set_next_wd(ifd, wd)?;
             }
