@@ -18,7 +18,7 @@ use crate::inotify::restore as ino;
 use crate::epoll::restore as ep;
 use crate::plugin::{HookResult, ENOTSUP};
 use crate::proto::{EventpollFileEntry, FdTypes, InotifyFileEntry};
-use crate::sys::{criu_syms, proc};
+use crate::sys::{criu_syms, kcmp, proc};
 use crate::Error;
 
 #[derive(Default)]
@@ -110,7 +110,10 @@ pub fn restore_ext_file(id: u32) -> HookResult {
         if let Some(e) = s.inotify.get(&id) {
             Some(ino::create(e).map_err(Into::into).inspect(|_| log::debug!("opened inotify id {id}; {} watches follow", e.wd.len())))
         } else if let Some(e) = s.epoll.get(&id) {
-            Some(ep::create(e).map_err(Into::into).inspect(|_| log::debug!("opened eventpoll id {id}; {} registrations follow", e.tfd.len())))
+            Some(ep::create(e).map_err(Into::into).inspect(|fd| {
+                register_signalfds_in_task(&s.tree, e, fd.as_fd());
+                log::debug!("opened eventpoll id {id}; {} registrations follow", e.tfd.len())
+            }))
         } else {
             None
         }
@@ -122,6 +125,34 @@ pub fn restore_ext_file(id: u32) -> HookResult {
 }
 
 pub fn finish(_ret: i32) {}
+
+/// A signalfd reports the signals of the task that registered it, so its
+/// registrations are made here, inside the restored task, when the target
+/// already sits at its registered number (fds are restored in order).
+fn register_signalfds_in_task(tree: &Tree, e: &EventpollFileEntry, ep: std::os::fd::BorrowedFd<'_>) {
+    let me = std::process::id();
+    for t in &e.tfd {
+        if tree.files.get(&t.id).map(|f| f.ftype) != Some(FdTypes::Signalfd as i32) || ep::disarmed(t) {
+            continue;
+        }
+        if tree.file_at(me, t.tfd) != Some(t.id) {
+            continue;
+        }
+        if !proc::fd_is_open(t.tfd as i32) {
+            continue;
+        }
+        let target = proc::borrow_raw(t.tfd as i32);
+        let r = rustix::event::epoll::add(
+            ep,
+            target,
+            rustix::event::epoll::EventData::new_u64(t.data),
+            rustix::event::epoll::EventFlags::from_bits_retain(t.events),
+        );
+        if let Err(err) = r {
+            log::debug!("eventpoll id {}: signalfd fd {} not registered inside the task: {err}", e.id, t.tfd);
+        }
+    }
+}
 
 /// Real pids of the restored tree, by dumped pid: walk the children of the
 /// root task (the first RESUME_DEVICES_LATE call) and read NSpid.
@@ -207,23 +238,57 @@ fn complete(
         }
     }
 
+    // Every task's pidfd, opened up front so that targets can be fetched
+    // from the helper thread that registers them.
+    // They sit above every fd number a registration will occupy in the
+    // helper thread's private fd table.
+    let top = epoll.values().flat_map(|e| e.tfd.iter().map(|t| t.tfd as i32)).max().unwrap_or(0);
+    proc::allow_fd_number(top.saturating_add(pids.len() as i32 + 64));
+    let mut all_pidfds: HashMap<i32, OwnedFd> = HashMap::new();
+    if !epoll.is_empty() {
+        for real in pids.values() {
+            all_pidfds.insert(*real, proc::dup_above(proc::pidfd(*real)?, top.saturating_add(1))?);
+        }
+    }
+    let fetch = |tid: u32| -> Result<OwnedFd, Error> {
+        let (vpid, fd) = tree.holder(tid).ok_or(TreeError::NoHolder(tid))?;
+        let r = real(vpid)?;
+        let pfd = all_pidfds.get(&r).ok_or(TreeError::NoRealPid(vpid))?;
+        Ok(proc::getfd(pfd.as_fd(), r, fd as i32)?)
+    };
     let mut ids: Vec<&u32> = epoll.keys().collect();
     ids.sort();
     for id in ids {
         let e = &epoll[id];
         let (file, vpid, fd) = file_of(*id)?;
-        let mut targets: HashMap<u32, OwnedFd> = HashMap::new();
-        for t in &e.tfd {
-            if !targets.contains_key(&t.id) {
-                let (f, _, _) = file_of(t.id).map_err(|err| {
-                    log::error!("eventpoll id {id}: target file id {} (registered as fd {}) is missing", t.id, t.tfd);
-                    err
-                })?;
-                targets.insert(t.id, f);
+        let ep_real = real(vpid)?;
+        // signalfd targets were registered inside the task when possible
+        // (their wakeups depend on the registering task): skip those.
+        let skip = |t: &crate::proto::EventpollTfdEntry| -> bool {
+            if tree.files.get(&t.id).map(|f| f.ftype) != Some(FdTypes::Signalfd as i32) {
+                return false;
+            }
+            let Some((hv, hfd)) = tree.holder(t.id) else { return false };
+            let Ok(hr) = real(hv) else { return false };
+            matches!(kcmp::epoll_target_is(hr, hfd as i32, ep_real, fd as i32, t.tfd as i32, 0), Ok(Some(true)))
+        };
+        let out = ep::register_all(file.as_fd(), e, &fetch, &skip)?;
+        for tfd in &out.rearmed {
+            log::warn!("eventpoll id {id}: disarmed EPOLLONESHOT registration of fd {tfd} (target not ready) restored armed for ERR/HUP only");
+        }
+        log::info!(
+            "restored eventpoll id {id} (pid {vpid} fd {fd}): {} registrations{}",
+            out.registrations,
+            if out.in_task > 0 { format!(" ({} made inside the task)", out.in_task) } else { String::new() }
+        );
+        for t in e.tfd.iter().filter(|t| tree.files.get(&t.id).map(|f| f.ftype) == Some(FdTypes::Signalfd as i32)) {
+            if !skip(t) {
+                log::warn!(
+                    "eventpoll id {id}: signalfd target fd {} was registered from outside the task: signals to the task will not wake this epoll",
+                    t.tfd
+                );
             }
         }
-        let out = ep::register_all(file.as_fd(), e, &targets)?;
-        log::info!("restored eventpoll id {id} (pid {vpid} fd {fd}): {} registrations", out.registrations);
     }
     Ok(())
 }

@@ -8,12 +8,14 @@
 //! An EPOLLONESHOT registration that already fired ("disarmed": no event
 //! bits left) cannot be created by epoll_ctl, which always arms ERR/HUP. It
 //! is registered armed for every event and delivered once to us, which
-//! disarms it exactly as the application's epoll_wait did.
+//! disarms it exactly as the application's epoll_wait did. A target that is
+//! not ready for anything is made ready for a moment where that has no
+//! visible effect (a pipe read end: one byte written and read back).
 
-use std::collections::HashMap;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use rustix::event::epoll::{self, CreateFlags, EventData, EventFlags};
+use rustix::fs::{Mode, OFlags};
 
 use super::{EpollError, EPOLLONESHOT, PRIVATE_BITS};
 use crate::proto::{EventpollFileEntry, EventpollTfdEntry};
@@ -21,10 +23,12 @@ use crate::sys::{proc, Context, SysError};
 
 /// A new, empty instance with the dumped status flags.
 pub fn create(entry: &EventpollFileEntry) -> Result<OwnedFd, EpollError> {
-    let fd = epoll::create(CreateFlags::CLOEXEC).ctx("epoll_create1", format!("eventpoll id {}", entry.id))?;
+    let what = || format!("eventpoll id {}", entry.id);
+    let fd = epoll::create(CreateFlags::CLOEXEC).ctx("epoll_create1", what())?;
     if entry.flags & libc::O_NONBLOCK as u32 != 0 {
-        rustix::fs::fcntl_setfl(&fd, rustix::fs::OFlags::NONBLOCK).ctx("F_SETFL", format!("eventpoll id {}", entry.id))?;
+        rustix::fs::fcntl_setfl(&fd, OFlags::NONBLOCK).ctx("F_SETFL", what())?;
     }
+    proc::set_async(&fd, entry.flags).ctx("F_SETFL(O_ASYNC)", what())?;
     Ok(fd)
 }
 
@@ -45,7 +49,8 @@ pub fn validate(entry: &EventpollFileEntry) -> Result<(), EpollError> {
     Ok(())
 }
 
-fn disarmed(t: &EventpollTfdEntry) -> bool {
+/// A registration that fired as EPOLLONESHOT and was not re-armed.
+pub fn disarmed(t: &EventpollTfdEntry) -> bool {
     t.events & EPOLLONESHOT != 0 && t.events & !PRIVATE_BITS == 0
 }
 
@@ -56,69 +61,127 @@ const ALL_EVENTS: u32 = 0x1 | 0x2 | 0x4 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub registrations: usize,
-    /// Disarmed ONESHOT registrations whose target was not ready, so they
-    /// could only be registered armed for ERR/HUP.
-    pub rearmed: usize,
+    /// Registrations already made inside the task (signalfd targets).
+    pub in_task: usize,
+    /// Disarmed ONESHOT registrations whose target could not be made ready,
+    /// so they could only be registered armed for ERR/HUP (fd numbers).
+    pub rearmed: Vec<u32>,
 }
 
+/// Where to get each target: CRIU file id → our copy of it, fetched inside
+/// the helper thread so that it lands in the private fd table.
+pub type Fetch<'a> = dyn Fn(u32) -> Result<OwnedFd, crate::Error> + Sync + 'a;
+
 /// Register all of `entry`'s targets in `ep` (our copy of the restored
-/// instance). `targets` holds our copy of each target file by its id.
-pub fn register_all(ep: BorrowedFd<'_>, entry: &EventpollFileEntry, targets: &HashMap<u32, OwnedFd>) -> Result<Outcome, EpollError> {
+/// instance), except those `skip` says already exist. `fetch` must not use
+/// fds below the highest registered number (they are overwritten here).
+pub fn register_all(
+    ep: BorrowedFd<'_>,
+    entry: &EventpollFileEntry,
+    fetch: &Fetch<'_>,
+    skip: &(dyn Fn(&EventpollTfdEntry) -> bool + Sync),
+) -> Result<Outcome, crate::Error> {
     validate(entry)?;
     let id = entry.id;
-    for t in &entry.tfd {
-        if !targets.contains_key(&t.id) {
-            return Err(EpollError::TargetMissing { id, target: t.id, tfd: t.tfd });
-        }
-    }
     let max = entry.tfd.iter().map(|t| t.tfd as i32).max().unwrap_or(0);
-    proc::with_private_fd_table(|| -> Result<Outcome, EpollError> {
-        proc::allow_fd_number(max.saturating_add(targets.len() as i32 + 8));
-        // Keep our own files above every number we are about to occupy.
-        let floor = max.saturating_add(1);
-        let ep = proc::dup_above(ep, floor)?;
-        let mine: HashMap<u32, OwnedFd> =
-            targets.iter().map(|(k, v)| Ok((*k, proc::dup_above(v, floor)?))).collect::<Result<_, SysError>>()?;
-        let add = |t: &EventpollTfdEntry, events: u32| -> Result<(), EpollError> {
-            let reg = |e| EpollError::Register { id, target: t.id, tfd: t.tfd, source: e };
-            let placed = proc::dup_to(mine[&t.id].as_fd(), t.tfd as i32).map_err(reg)?;
-            let r = epoll::add(&ep, &placed, EventData::new_u64(t.data), EventFlags::from_bits_retain(events))
-                .ctx("epoll_ctl(ADD)", format!("fd {}", t.tfd));
-            drop(placed);
-            r.map_err(reg)
+    proc::with_private_fd_table(|| -> Result<Outcome, crate::Error> {
+        proc::allow_fd_number(max.saturating_add(16));
+        // Our own copy of the instance above every number we will occupy.
+        let ep = proc::dup_above(ep, max.saturating_add(1))?;
+        let reg = |t: &EventpollTfdEntry, e: SysError| EpollError::Register { id, target: t.id, tfd: t.tfd, source: e };
+        // Put the target at exactly its number and run `f` with it there.
+        let placed = |t: &EventpollTfdEntry, f: &mut dyn FnMut(BorrowedFd<'_>) -> Result<(), crate::Error>| -> Result<(), crate::Error> {
+            let got = fetch(t.id)?;
+            if got.as_raw_fd() == t.tfd as i32 {
+                return f(got.as_fd());
+            }
+            let at = proc::dup_to(got.as_fd(), t.tfd as i32).map_err(|e| reg(t, e))?;
+            drop(got);
+            f(at.as_fd())
+        };
+        let ctl = |t: &EventpollTfdEntry, events: u32, modify: bool| -> Result<(), crate::Error> {
+            placed(t, &mut |fd| {
+                let data = EventData::new_u64(t.data);
+                let flags = EventFlags::from_bits_retain(events);
+                let r = if modify { epoll::modify(&ep, fd, data, flags) } else { epoll::add(&ep, fd, data, flags) };
+                r.ctx(if modify { "epoll_ctl(MOD)" } else { "epoll_ctl(ADD)" }, format!("fd {}", t.tfd)).map_err(|e| reg(t, e).into())
+            })
         };
         let mut out = Outcome { registrations: entry.tfd.len(), ..Default::default() };
+        let todo: Vec<&EventpollTfdEntry> = entry.tfd.iter().filter(|t| !skip(t)).collect();
+        out.in_task = entry.tfd.len() - todo.len();
+
         // 1. Disarmed ONESHOTs, alone in the instance: arm for everything,
         //    collect what is ready, which disarms it.
-        let pending: Vec<&EventpollTfdEntry> = entry.tfd.iter().filter(|t| disarmed(t)).collect();
+        let pending: Vec<&EventpollTfdEntry> = todo.iter().copied().filter(|t| disarmed(t)).collect();
         if !pending.is_empty() {
             for t in &pending {
-                add(t, t.events | ALL_EVENTS)?;
+                ctl(t, t.events | ALL_EVENTS, false)?;
             }
-            let mut events: Vec<epoll::Event> = Vec::with_capacity(pending.len());
-            let zero = rustix::event::Timespec { tv_sec: 0, tv_nsec: 0 };
-            epoll::wait(&ep, rustix::buffer::spare_capacity(&mut events), Some(&zero))
-                .ctx("epoll_wait", format!("eventpoll id {id}"))?;
-            let fired: std::collections::HashSet<u64> = events.iter().map(|e| e.data.u64()).collect();
+            let mut fired = drain(&ep, pending.len())?;
             for t in &pending {
-                if !fired.contains(&t.data) {
-                    out.rearmed += 1;
-                    log::warn!(
-                        "eventpoll id {id}: disarmed EPOLLONESHOT registration of fd {} (target not ready) restored armed for ERR/HUP only",
-                        t.tfd
-                    );
-                    let placed = proc::dup_to(mine[&t.id].as_fd(), t.tfd as i32)
-                        .map_err(|e| EpollError::Register { id, target: t.id, tfd: t.tfd, source: e })?;
-                    epoll::modify(&ep, &placed, EventData::new_u64(t.data), EventFlags::from_bits_retain(t.events))
-                        .ctx("epoll_ctl(MOD)", format!("fd {}", t.tfd))
-                        .map_err(|e| EpollError::Register { id, target: t.id, tfd: t.tfd, source: e })?;
+                if fired.remove(&t.data) {
+                    continue;
+                }
+                // Not ready for anything: make a pipe readable for a moment.
+                let mut nudged = false;
+                placed(t, &mut |fd| {
+                    nudged = nudge_pipe(fd).unwrap_or(false) && {
+                        let f = drain(&ep, pending.len()).unwrap_or_default();
+                        let _ = unnudge_pipe(fd);
+                        f.contains(&t.data)
+                    };
+                    Ok(())
+                })?;
+                if !nudged {
+                    // No logging on this thread: its fd table no longer has
+                    // criu's log fd where criu expects it.
+                    out.rearmed.push(t.tfd);
+                    ctl(t, t.events, true)?;
                 }
             }
         }
         // 2. Everything else, with the exact dumped events.
-        for t in entry.tfd.iter().filter(|t| !disarmed(t)) {
-            add(t, t.events)?;
+        for t in todo.iter().filter(|t| !disarmed(t)) {
+            ctl(t, t.events, false)?;
         }
         Ok(out)
     })?
+}
+
+/// Collect what is ready right now; returns the data words delivered.
+fn drain(ep: &OwnedFd, n: usize) -> Result<std::collections::HashSet<u64>, SysError> {
+    let mut events: Vec<epoll::Event> = Vec::with_capacity(n.max(1));
+    let zero = rustix::event::Timespec { tv_sec: 0, tv_nsec: 0 };
+    epoll::wait(ep, rustix::buffer::spare_capacity(&mut events), Some(&zero)).ctx("epoll_wait", "disarming ONESHOT")?;
+    Ok(events.iter().map(|e| e.data.u64()).collect())
+}
+
+/// If `fd` is the read end of an empty pipe or FIFO, write one byte into it
+/// through a writer of our own. Nothing the application can see: the task
+/// is stopped and the byte is read back by [`unnudge_pipe`] at once.
+fn nudge_pipe(fd: BorrowedFd<'_>) -> Result<bool, SysError> {
+    let st = rustix::fs::fstat(fd).ctx("fstat", "epoll target")?;
+    let is_fifo = rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Fifo;
+    let acc = rustix::fs::fcntl_getfl(fd).ctx("F_GETFL", "epoll target")?;
+    if !is_fifo || acc.contains(OFlags::WRONLY) || acc.contains(OFlags::RDWR) {
+        return Ok(false);
+    }
+    if rustix::io::ioctl_fionread(fd).unwrap_or(1) != 0 {
+        return Ok(false);
+    }
+    // thread-self: this helper thread has its own fd table.
+    let p = format!("/proc/thread-self/fd/{}", fd.as_raw_fd());
+    let w = rustix::fs::open(p.as_str(), OFlags::WRONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty()).ctx("open", &p)?;
+    let n = rustix::io::write(&w, b"x").ctx("write", &p)?;
+    Ok(n == 1)
+}
+
+fn unnudge_pipe(fd: BorrowedFd<'_>) -> Result<(), SysError> {
+    // The read end may be blocking: only read what FIONREAD says is there.
+    if rustix::io::ioctl_fionread(fd).ctx("FIONREAD", "epoll target")? >= 1 {
+        let mut b = [0u8; 1];
+        rustix::io::read(fd, &mut b).ctx("read", "epoll target")?;
+    }
+    Ok(())
 }

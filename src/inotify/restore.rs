@@ -27,7 +27,9 @@ pub fn create(entry: &InotifyFileEntry) -> Result<OwnedFd, InotifyError> {
     if entry.flags & libc::O_NONBLOCK as u32 != 0 {
         flags |= CreateFlags::NONBLOCK;
     }
-    Ok(inotify::init(flags).ctx("inotify_init1", format!("inotify id {}", entry.id))?)
+    let fd = inotify::init(flags).ctx("inotify_init1", format!("inotify id {}", entry.id))?;
+    crate::sys::proc::set_async(&fd, entry.flags).ctx("F_SETFL(O_ASYNC)", format!("inotify id {}", entry.id))?;
+    Ok(fd)
 }
 
 /// A path from an image must be absolute, with no `.`/`..` components,

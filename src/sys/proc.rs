@@ -156,3 +156,20 @@ pub fn borrow_raw(fd: RawFd) -> BorrowedFd<'static> {
     // call in which they are used.
     unsafe { BorrowedFd::borrow_raw(fd) }
 }
+
+/// Set O_ASYNC on `fd` if the dumped status `flags` have it (the owner and
+/// signal are CRIU's: it applies fown after the plugin returns the fd).
+pub fn set_async(fd: impl AsFd, flags: u32) -> Result<(), Errno> {
+    if flags & libc::O_ASYNC as u32 == 0 {
+        return Ok(());
+    }
+    let cur = rustix::fs::fcntl_getfl(&fd)?;
+    rustix::fs::fcntl_setfl(&fd, cur | rustix::fs::OFlags::from_bits_retain(libc::O_ASYNC as u32))
+}
+
+/// Whether fd number `fd` is open in this process.
+pub fn fd_is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD on an integer touches no memory; a closed number
+    // answers EBADF.
+    fd >= 0 && unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0
+}
