@@ -145,7 +145,10 @@ fn fault(step: &'static str) -> Result<(), Error> {
 /// Capture, write our images, switch CRIU's entries: all or nothing.
 fn takeover(dir: std::os::fd::BorrowedFd<'_>, state: &State) -> Result<usize, Error> {
     fault("load")?;
+    let t0 = std::time::Instant::now();
+    let ms = |t: std::time::Instant| t.elapsed().as_secs_f64() * 1e3;
     let tree = Tree::load(dir)?;
+    log::debug!("takeover: CRIU's images read in {:.1} ms", ms(t0));
     let ino_ids = tree.files_of_type(FdTypes::Inotify);
     let ep_ids = tree.files_of_type(FdTypes::Eventpoll);
     if ino_ids.is_empty() && ep_ids.is_empty() && state.ext.is_empty() {
@@ -188,8 +191,9 @@ fn takeover(dir: std::os::fd::BorrowedFd<'_>, state: &State) -> Result<usize, Er
         let real = pids.real(vpid)?;
         let pfd = pidfd(real)?;
         let file = proc::getfd(pfd.as_fd(), real, fd as i32)?;
-        let fown = tree.files[&id].entry.ify.as_ref().map(|e| e.fown.clone()).unwrap_or_default();
-        let e = capturer.capture(real, fd as i32, file.as_fd(), id, fown, &holder_lookup, &all_tasks)?;
+        let criu = tree.files[&id].entry.ify.as_ref();
+        let fown = criu.map(|e| e.fown.clone()).unwrap_or_default();
+        let e = capturer.capture(real, fd as i32, file.as_fd(), id, fown, &holder_lookup, &all_tasks, criu)?;
         inotify.push((e, format!("pid {vpid} fd {fd}")));
     }
 
@@ -209,7 +213,7 @@ fn takeover(dir: std::os::fd::BorrowedFd<'_>, state: &State) -> Result<usize, Er
         let fd = copy.as_raw_fd();
         match kind {
             Kind::Inotify => {
-                let e = capturer.capture(me, fd, copy.as_fd(), *id, FownEntry::default(), &holder_lookup, &all_tasks)?;
+                let e = capturer.capture(me, fd, copy.as_fd(), *id, FownEntry::default(), &holder_lookup, &all_tasks, None)?;
                 inotify.push((e, "DUMP_EXT_FILE".into()));
             }
             Kind::Eventpoll => {
@@ -220,6 +224,7 @@ fn takeover(dir: std::os::fd::BorrowedFd<'_>, state: &State) -> Result<usize, Er
         }
     }
 
+    log::debug!("takeover: captured in {:.1} ms", ms(t0));
     fault("write")?;
     // The new contents of every file that changes.
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
@@ -251,7 +256,9 @@ fn takeover(dir: std::os::fd::BorrowedFd<'_>, state: &State) -> Result<usize, Er
         let bytes = image::read_file(dir, "files.img")?.ok_or(TreeError::Missing("files.img".into()))?;
         files.push(("files.img".into(), takeover::rewrite_files("files.img", &bytes, &owners)?));
     }
+    log::debug!("takeover: images encoded in {:.1} ms", ms(t0));
     takeover::commit(dir, &files, Config::get().fault.as_deref())?;
+    log::debug!("takeover: committed in {:.1} ms", ms(t0));
 
     for (e, where_) in &inotify {
         log::info!("owns inotify id {} ({where_}): {} watches, flags {:#o}", e.id, e.wd.len(), e.flags);

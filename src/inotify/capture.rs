@@ -19,13 +19,10 @@ const DELETED: &str = " (deleted)";
 #[derive(Default)]
 pub struct Capturer {
     views: HashMap<i32, MountView>,
-    fs: HashMap<u32, (u64, u64)>,
-    /// (pid, sdev) → where that filesystem's mount root shows in our links.
-    roots: HashMap<(i32, u32), String>,
 }
 
 /// Where an unlinked-but-open object is held: (virtual pid, fd) in the tree.
-pub type HolderLookup<'a> = dyn Fn(u64, u64) -> Option<(u32, u32)> + 'a;
+pub type HolderLookup<'a> = dyn Fn(u64, u64) -> Option<(u32, u32)> + Sync + 'a;
 
 /// Join a mount point and a path inside the mount.
 fn join(mountpoint: &str, rel: &str) -> String {
@@ -71,7 +68,11 @@ impl Capturer {
     /// Capture the instance at `fd` of task `pid` (real pid); `file` is our
     /// own copy of it (pidfd_getfd), used for FIONREAD. `others` are the
     /// other tasks of the tree (virtual, real pid), whose mount namespaces
-    /// may show watched objects that `pid`'s does not.
+    /// may show watched objects that `pid`'s does not. `criu` is CRIU's own
+    /// entry for this file when it has one: CRIU parsed the same fdinfo a
+    /// moment ago, with the tasks frozen, and kept every mask bit, so its
+    /// watch list is used instead of reading the (for 100k watches, 12 MB
+    /// and 0.3 s) fdinfo text again.
     #[allow(clippy::too_many_arguments)]
     pub fn capture(
         &mut self,
@@ -82,83 +83,162 @@ impl Capturer {
         fown: FownEntry,
         holder: &HolderLookup<'_>,
         others: &[(u32, i32)],
+        criu: Option<&InotifyFileEntry>,
     ) -> Result<InotifyFileEntry, InotifyError> {
-        let text = proc::fdinfo(pid, fd)?;
-        let common = fdinfo::parse_common(&text).map_err(|source| InotifyError::Fdinfo { pid, fd, source })?;
-        let marks = fdinfo::parse_inotify(&text).map_err(|source| InotifyError::Fdinfo { pid, fd, source })?;
+        let (flags, marks) = match criu {
+            Some(e) => (e.flags, marks_of(e).map_err(|source| InotifyError::Fdinfo { pid, fd, source })?),
+            None => {
+                let text = proc::fdinfo(pid, fd)?;
+                let common = fdinfo::parse_common(&text).map_err(|source| InotifyError::Fdinfo { pid, fd, source })?;
+                (common.flags, fdinfo::parse_inotify(&text).map_err(|source| InotifyError::Fdinfo { pid, fd, source })?)
+            }
+        };
         let queued = notify::queued_bytes(file)?;
-        let mut wds = Vec::with_capacity(marks.len());
+
+        // Per filesystem, once: which task's mounts show it, the mount's
+        // root (for open_by_handle_at), where that root shows in our links,
+        // and the filesystem's identity.
+        let mut fss: HashMap<u32, Fs> = HashMap::new();
         for m in &marks {
-            let h = m.handle.as_ref().ok_or(InotifyError::NoHandle { id, wd: m.wd, dev: m.sdev, ino: m.ino })?;
+            if fss.contains_key(&m.sdev) {
+                continue;
+            }
             let unreachable = |source| InotifyError::Unreachable { id, wd: m.wd, dev: m.sdev, ino: m.ino, source };
             let (seen_by, path_pid) = self.locate(pid, m.sdev, others).map_err(unreachable)?;
             let view = self.views.get_mut(&seen_by).expect("located");
             let (root_fd, mount) = view.fs_root(m.sdev).map_err(unreachable)?;
             let (mnt_id, mountpoint) = (mount.mnt_id, mount.mountpoint.clone());
-            let obj = fhandle::open_by_handle(root_fd, h).map_err(unreachable)?;
-            let root_link = match self.roots.get(&(seen_by, m.sdev)) {
-                Some(r) => r.clone(),
-                None => {
-                    let r = proc::own_fd_link(root_fd)?;
-                    self.roots.insert((seen_by, m.sdev), r.clone());
-                    r
-                }
-            };
-            let mut link = proc::own_fd_link(obj.as_fd())?;
-            let st = fhandle::stat_of(&obj, &link)?;
-            let unlinked = st.st_nlink == 0;
-            if unlinked && link.ends_with(DELETED) {
-                link.truncate(link.len() - DELETED.len());
-            }
-            let rel = link.strip_prefix(root_link.trim_end_matches('/')).unwrap_or(&link);
-            let path = join(&mountpoint, rel);
-            let (fsid, fs_type) = match self.fs.get(&m.sdev) {
-                Some(v) => *v,
-                None => {
-                    let v = fhandle::fs_identity(&obj)?;
-                    self.fs.insert(m.sdev, v);
-                    v
-                }
-            };
-            let (holder_pid, holder_fd) = if unlinked {
-                let (p, f) = holder(st.st_dev, st.st_ino)
-                    .ok_or_else(|| InotifyError::UnlinkedNotHeld { id, wd: m.wd, path: path.clone() })?;
-                (Some(p), Some(f))
-            } else {
-                (None, None)
-            };
-            wds.push(InotifyWdEntry {
-                id,
-                i_ino: m.ino,
-                mask: m.mask,
-                ignored_mask: m.ignored_mask,
-                s_dev: m.sdev,
-                wd: m.wd as u32,
-                f_handle: FhEntry {
-                    bytes: h.bytes.len() as u32,
-                    r#type: h.handle_type as u32,
-                    handle: h.to_words(),
-                    path: Some(path.clone()),
-                    mnt_id: Some(mnt_id),
-                },
-                fsid: Some(fsid),
-                fs_type: Some(fs_type),
-                mode: Some(st.st_mode),
-                unlinked: unlinked.then_some(true),
-                holder_pid,
-                holder_fd,
-                path: Some(path),
-                path_pid,
-            });
+            let root_link = proc::own_fd_link(root_fd)?;
+            let (fsid, fs_type) = fhandle::fs_identity(root_fd)?;
+            fss.insert(m.sdev, Fs { seen_by, path_pid, mnt_id, mountpoint, root_link, fsid, fs_type });
         }
+        let roots: HashMap<u32, BorrowedFd<'_>> = fss
+            .iter()
+            .map(|(sdev, f)| (*sdev, self.views[&f.seen_by].opened(*sdev).expect("opened above")))
+            .collect();
+
+        // Per watch: open the object by its handle, read its path. Split
+        // over the machine's cores: this runs while the tasks are frozen.
+        // Each worker has its own cwd (CLONE_FS), used to name directories
+        // cheaply (fchdir + getcwd); criu's own cwd is never touched.
+        let one = |m: &fdinfo::InotifyMark| watch(id, m, &fss[&m.sdev], roots[&m.sdev], holder);
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+        let workers = if marks.len() < 4096 { 1 } else { workers };
+        let chunk = marks.len().div_ceil(workers).max(1);
+        let wds: Vec<InotifyWdEntry> = std::thread::scope(|sc| {
+            let handles: Vec<_> = marks
+                .chunks(chunk)
+                .map(|c| {
+                    sc.spawn(move || {
+                        proc::private_cwd()?;
+                        c.iter().map(one).collect::<Result<Vec<_>, _>>()
+                    })
+                })
+                .collect();
+            let mut all = Vec::with_capacity(marks.len());
+            for h in handles {
+                all.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?);
+            }
+            Ok::<_, InotifyError>(all)
+        })?;
         Ok(InotifyFileEntry {
             id,
-            flags: common.flags & !(libc::O_CLOEXEC as u32),
+            flags: flags & !(libc::O_CLOEXEC as u32),
             fown,
             wd: wds,
             queued_bytes: (queued > 0).then_some(queued),
         })
     }
+}
+
+/// The watches of CRIU's own entry, as fdinfo would show them.
+pub fn marks_of(e: &InotifyFileEntry) -> Result<Vec<fdinfo::InotifyMark>, fdinfo::FdinfoError> {
+    e.wd.iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let h = &w.f_handle;
+            let handle = (h.bytes > 0)
+                .then(|| {
+                    fhandle::FileHandle::from_words(h.r#type as i32, h.bytes as usize, &h.handle).ok_or(fdinfo::FdinfoError {
+                        line: i + 1,
+                        what: format!("CRIU's entry for wd {}: handle of {} bytes does not fit", w.wd, h.bytes),
+                    })
+                })
+                .transpose()?;
+            Ok(fdinfo::InotifyMark {
+                wd: w.wd as i32,
+                ino: w.i_ino,
+                sdev: w.s_dev,
+                mask: w.mask,
+                ignored_mask: w.ignored_mask,
+                handle,
+            })
+        })
+        .collect()
+}
+
+/// What is known of one filesystem holding watched objects.
+struct Fs {
+    seen_by: i32,
+    path_pid: Option<u32>,
+    mnt_id: u32,
+    mountpoint: String,
+    root_link: String,
+    fsid: u64,
+    fs_type: u64,
+}
+
+/// Capture one watch: the object by its handle, its path as the task sees
+/// it, and, if it was unlinked, who holds it open.
+fn watch(id: u32, m: &fdinfo::InotifyMark, fs: &Fs, root: BorrowedFd<'_>, holder: &HolderLookup<'_>) -> Result<InotifyWdEntry, InotifyError> {
+    let h = m.handle.as_ref().ok_or(InotifyError::NoHandle { id, wd: m.wd, dev: m.sdev, ino: m.ino })?;
+    let obj = fhandle::open_by_handle(root, h)
+        .map_err(|source| InotifyError::Unreachable { id, wd: m.wd, dev: m.sdev, ino: m.ino, source })?;
+    let mut link = match proc::dir_path(obj.as_fd()) {
+        Some(p) => p,
+        None => proc::own_fd_link(obj.as_fd())?,
+    };
+    // Only a name that is gone can end like this; then ask the inode.
+    let mut gone = None;
+    if link.ends_with(DELETED) {
+        let st = fhandle::stat_of(&obj, &link)?;
+        if st.st_nlink == 0 {
+            link.truncate(link.len() - DELETED.len());
+            gone = Some(st);
+        }
+    }
+    let rel = link.strip_prefix(fs.root_link.trim_end_matches('/')).unwrap_or(&link);
+    let path = join(&fs.mountpoint, rel);
+    let (holder_pid, holder_fd) = match gone {
+        Some(st) => {
+            let (p, f) = holder(st.st_dev, st.st_ino).ok_or_else(|| InotifyError::UnlinkedNotHeld { id, wd: m.wd, path: path.clone() })?;
+            (Some(p), Some(f))
+        }
+        None => (None, None),
+    };
+    Ok(InotifyWdEntry {
+        id,
+        i_ino: m.ino,
+        mask: m.mask,
+        ignored_mask: m.ignored_mask,
+        s_dev: m.sdev,
+        wd: m.wd as u32,
+        f_handle: FhEntry {
+            bytes: h.bytes.len() as u32,
+            r#type: h.handle_type as u32,
+            handle: h.to_words(),
+            path: Some(path),
+            mnt_id: Some(fs.mnt_id),
+        },
+        fsid: Some(fs.fsid),
+        fs_type: Some(fs.fs_type),
+        mode: None,
+        unlinked: gone.is_some().then_some(true),
+        holder_pid,
+        holder_fd,
+        path: None,
+        path_pid: fs.path_pid,
+    })
 }
 
 #[cfg(test)]

@@ -110,6 +110,13 @@ impl MountView {
     }
 }
 
+impl MountView {
+    /// The root fd of `sdev` if [`fs_root`](Self::fs_root) opened it.
+    pub fn opened(&self, sdev: u32) -> Option<BorrowedFd<'_>> {
+        self.open.get(&sdev).map(|(fd, _)| fd.as_fd())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -173,3 +173,21 @@ pub fn fd_is_open(fd: RawFd) -> bool {
     // answers EBADF.
     fd >= 0 && unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0
 }
+
+/// Give the calling thread its own cwd and root (CLONE_FS), so that
+/// [`dir_path`] can change directory without touching criu's.
+pub fn private_cwd() -> Result<(), SysError> {
+    // SAFETY: only the fs context (cwd, root, umask) of this thread is
+    // unshared; it holds no path that the change could invalidate.
+    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::FS) }.ctx("unshare", "CLONE_FS")
+}
+
+/// The path of a directory fd, by fchdir + getcwd (cheaper than reading
+/// /proc/self/fd/N). `None` for non-directories and unreachable or removed
+/// directories. Only on threads that called [`private_cwd`].
+pub fn dir_path(fd: BorrowedFd<'_>) -> Option<String> {
+    rustix::process::fchdir(fd).ok()?;
+    let p = rustix::process::getcwd(Vec::with_capacity(256)).ok()?;
+    let s = p.to_str().ok()?;
+    s.starts_with('/').then(|| s.to_owned())
+}
