@@ -79,9 +79,7 @@ pub fn checkpoint_devices(pid: i32) -> HookResult {
 pub fn dump_ext_file(fd: i32, id: u32) -> HookResult {
     let link = proc::fd_link(std::process::id() as i32, fd)?;
     let Some(kind) = kind_of_link(&link) else { return Ok(ENOTSUP) };
-    // SAFETY-free: borrow CRIU's fd only for the duration of the dup.
-    let copy = rustix::io::fcntl_dupfd_cloexec(crate::sys::proc::borrow_raw(fd), 3)
-        .map_err(|e| SysError::new("dup", format!("criu fd {fd}"), e))?;
+    let copy = proc::dup_raw(fd)?;
     log::info!("DUMP_EXT_FILE: id {id} ({link}) will be dumped by the plugin");
     with_state(|s| s.ext.push((copy, id, kind)));
     Ok(0)
@@ -157,8 +155,8 @@ fn takeover(dir: std::os::fd::BorrowedFd<'_>, state: &State) -> Result<usize, Er
     let pids = PidMap::new(state.pids.iter().copied());
     let mut pidfds: HashMap<i32, OwnedFd> = HashMap::new();
     let mut pidfd = |real: i32| -> Result<OwnedFd, SysError> {
-        if !pidfds.contains_key(&real) {
-            pidfds.insert(real, proc::pidfd(real)?);
+        if let std::collections::hash_map::Entry::Vacant(e) = pidfds.entry(real) {
+            e.insert(proc::pidfd(real)?);
         }
         rustix::io::fcntl_dupfd_cloexec(&pidfds[&real], 3).map_err(|e| SysError::new("dup", "pidfd", e))
     };
@@ -192,7 +190,7 @@ fn takeover(dir: std::os::fd::BorrowedFd<'_>, state: &State) -> Result<usize, Er
         let pfd = pidfd(real)?;
         let file = proc::getfd(pfd.as_fd(), real, fd as i32)?;
         let criu = tree.files[&id].entry.ify.as_ref();
-        let fown = criu.map(|e| e.fown.clone()).unwrap_or_default();
+        let fown = criu.map(|e| e.fown).unwrap_or_default();
         let e = capturer.capture(real, fd as i32, file.as_fd(), id, fown, &holder_lookup, &all_tasks, criu)?;
         inotify.push((e, format!("pid {vpid} fd {fd}")));
     }
@@ -201,7 +199,7 @@ fn takeover(dir: std::os::fd::BorrowedFd<'_>, state: &State) -> Result<usize, Er
     for &id in &ep_ids {
         let (vpid, fd) = holder_of(id)?;
         let real = pids.real(vpid)?;
-        let fown = tree.files[&id].entry.epfd.as_ref().map(|e| e.fown.clone()).unwrap_or_default();
+        let fown = tree.files[&id].entry.epfd.as_ref().map(|e| e.fown).unwrap_or_default();
         let mut resolve = |tfd: i32, toff: u32| resolve_target(&tree, &pids, real, vpid, fd as i32, tfd, toff);
         let e = epoll::capture::capture(real, fd as i32, id, fown, &mut resolve)?;
         eventpoll.push((e, format!("pid {vpid} fd {fd}")));
@@ -241,8 +239,8 @@ fn takeover(dir: std::os::fd::BorrowedFd<'_>, state: &State) -> Result<usize, Er
     let owners: BTreeMap<u32, FownEntry> = inotify
         .iter()
         .filter(|(_, w)| w != "DUMP_EXT_FILE")
-        .map(|(e, _)| (e.id, e.fown.clone()))
-        .chain(eventpoll.iter().filter(|(_, w)| w != "DUMP_EXT_FILE").map(|(e, _)| (e.id, e.fown.clone())))
+        .map(|(e, _)| (e.id, e.fown))
+        .chain(eventpoll.iter().filter(|(_, w)| w != "DUMP_EXT_FILE").map(|(e, _)| (e.id, e.fown)))
         .collect();
     let ids: BTreeSet<u32> = owners.keys().copied().collect();
     for fid in tree.tables.keys() {

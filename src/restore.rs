@@ -109,14 +109,10 @@ pub fn restore_ext_file(id: u32) -> HookResult {
     let fd: Option<Result<OwnedFd, Error>> = with_state(|s| {
         if let Some(e) = s.inotify.get(&id) {
             Some(ino::create(e).map_err(Into::into).inspect(|_| log::debug!("opened inotify id {id}; {} watches follow", e.wd.len())))
-        } else if let Some(e) = s.epoll.get(&id) {
-            Some(ep::create(e).map_err(Into::into).inspect(|fd| {
+        } else { s.epoll.get(&id).map(|e| ep::create(e).map_err(Into::into).inspect(|fd| {
                 register_signalfds_in_task(&s.tree, e, fd.as_fd());
                 log::debug!("opened eventpoll id {id}; {} registrations follow", e.tfd.len())
-            }))
-        } else {
-            None
-        }
+            })) }
     });
     match fd {
         None => Ok(ENOTSUP),
@@ -138,13 +134,12 @@ fn register_signalfds_in_task(tree: &Tree, e: &EventpollFileEntry, ep: std::os::
         if tree.file_at(me, t.tfd) != Some(t.id) {
             continue;
         }
-        if !proc::fd_is_open(t.tfd as i32) {
-            continue;
-        }
-        let target = proc::borrow_raw(t.tfd as i32);
-        let r = rustix::event::epoll::add(
+        // Nothing at that number yet: left to the later pass (which warns).
+        let Ok(target) = proc::dup_raw(t.tfd as i32) else { continue };
+        let r = proc::epoll_add_at(
             ep,
-            target,
+            &target,
+            t.tfd as i32,
             rustix::event::epoll::EventData::new_u64(t.data),
             rustix::event::epoll::EventFlags::from_bits_retain(t.events),
         );
@@ -213,8 +208,8 @@ fn complete(
     let mut file_of = |id: u32| -> Result<(OwnedFd, u32, u32), Error> {
         let (vpid, fd) = tree.holder(id).ok_or(TreeError::NoHolder(id))?;
         let r = real(vpid)?;
-        if !pidfds.contains_key(&r) {
-            pidfds.insert(r, proc::pidfd(r)?);
+        if let std::collections::hash_map::Entry::Vacant(e) = pidfds.entry(r) {
+            e.insert(proc::pidfd(r)?);
         }
         Ok((proc::getfd(pidfds[&r].as_fd(), r, fd as i32)?, vpid, fd))
     };

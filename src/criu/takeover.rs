@@ -67,9 +67,12 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-/// Walk the top-level fields of a message: (field number, whole field bytes,
-/// varint value if it is a varint).
-fn fields(msg: &[u8]) -> Result<Vec<(u32, std::ops::Range<usize>, Option<u64>)>, &'static str> {
+/// One top-level field of a message: its number, where its bytes (key
+/// included) are, and its value if it is a varint.
+type Field = (u32, std::ops::Range<usize>, Option<u64>);
+
+/// Walk the top-level fields of a message.
+fn fields(msg: &[u8]) -> Result<Vec<Field>, &'static str> {
     let mut out = Vec::new();
     let mut pos = 0;
     while pos < msg.len() {
@@ -143,7 +146,7 @@ pub fn rewrite_files(file: &str, bytes: &[u8], ids: &BTreeMap<u32, FownEntry>) -
                 let ext = FileEntry {
                     r#type: FdTypes::Ext as i32,
                     id,
-                    ext: Some(ExtFileEntry { id, fown: fown.clone() }),
+                    ext: Some(ExtFileEntry { id, fown: *fown }),
                     ..Default::default()
                 };
                 out.push(ext.encode_to_vec());
@@ -179,7 +182,9 @@ fn valid_name(n: &str) -> bool {
 }
 
 /// Put `files` (name, new content) in place, all or nothing. `fault` names
-/// a test-only step at which to fail.
+/// a test-only step at which to fail (`write-new`, `before-journal`,
+/// `mid-rename`), or `stall-after-journal`: sleep 30 s once the journal is
+/// written and the first file renamed, for a test to kill criu there.
 pub fn commit(dir: BorrowedFd<'_>, files: &[(String, Vec<u8>)], fault: Option<&str>) -> Result<(), TakeoverError> {
     let inject = |step: &'static str| if fault == Some(step) { Err(TakeoverError::Fault(step)) } else { Ok(()) };
     let cleanup_new = || {
@@ -235,7 +240,15 @@ pub fn commit(dir: BorrowedFd<'_>, files: &[(String, Vec<u8>)], fault: Option<&s
         let r = if i == 1 { inject("mid-rename") } else { Ok(()) }
             .and_then(|()| image::rename(dir, &format!("{name}{NEW}"), name).map_err(Into::into));
         match r {
-            Ok(()) => done.push(name),
+            Ok(()) => {
+                done.push(name);
+                if i == 0 && fault == Some("stall-after-journal") {
+                    // Test-only: past the commit point with the first file
+                    // switched, so that a test can SIGKILL criu right here.
+                    log::warn!("stalling 30 s after the takeover's commit point (CRIU_NOTIFY_FAULT=stall-after-journal)");
+                    std::thread::sleep(std::time::Duration::from_secs(30));
+                }
+            }
             Err(e) => {
                 result = Err(e);
                 break;

@@ -35,8 +35,8 @@ fn join(mountpoint: &str, rel: &str) -> String {
 
 impl Capturer {
     fn view(&mut self, pid: i32) -> Result<&mut MountView, InotifyError> {
-        if !self.views.contains_key(&pid) {
-            self.views.insert(pid, MountView::read(pid)?);
+        if let std::collections::hash_map::Entry::Vacant(e) = self.views.entry(pid) {
+            e.insert(MountView::read(pid)?);
         }
         Ok(self.views.get_mut(&pid).expect("inserted above"))
     }

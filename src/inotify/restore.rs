@@ -97,10 +97,10 @@ pub fn add_watches(
     // tasks whose mount namespace shows objects the task's does not.
     let mut roots: HashMap<i32, OwnedFd> = HashMap::new();
     let mut root_of = |real: i32| -> Result<(), InotifyError> {
-        if !roots.contains_key(&real) {
+        if let std::collections::hash_map::Entry::Vacant(e) = roots.entry(real) {
             let p = format!("/proc/{real}/root");
             let fd = rustix::fs::open(p.as_str(), OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ctx("open", &p)?;
-            roots.insert(real, fd);
+            e.insert(fd);
         }
         Ok(())
     };

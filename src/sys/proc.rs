@@ -149,12 +149,18 @@ mod tests {
     }
 }
 
-/// Borrow an fd number that the caller knows is open for the duration of
-/// the borrow (an fd criu passed to a hook).
-pub fn borrow_raw(fd: RawFd) -> BorrowedFd<'static> {
-    // SAFETY: callers only pass fds that criu keeps open across the hook
-    // call in which they are used.
-    unsafe { BorrowedFd::borrow_raw(fd) }
+/// Our own copy (close-on-exec, numbered at least 3) of fd number `fd` of
+/// this process, e.g. one criu passes to a hook. A number that is not open
+/// is an EBADF error, never a borrowed dangling fd.
+pub fn dup_raw(fd: RawFd) -> Result<OwnedFd, SysError> {
+    // SAFETY: F_DUPFD_CLOEXEC on an integer; the kernel checks the number.
+    let r = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    if r < 0 {
+        let e = Errno::from_raw_os_error(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO));
+        return Err(SysError::new("dup", format!("fd {fd}"), e));
+    }
+    // SAFETY: a fresh fd returned by the kernel, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(r) })
 }
 
 /// Set O_ASYNC on `fd` if the dumped status `flags` have it (the owner and
@@ -167,12 +173,6 @@ pub fn set_async(fd: impl AsFd, flags: u32) -> Result<(), Errno> {
     rustix::fs::fcntl_setfl(&fd, cur | rustix::fs::OFlags::from_bits_retain(libc::O_ASYNC as u32))
 }
 
-/// Whether fd number `fd` is open in this process.
-pub fn fd_is_open(fd: RawFd) -> bool {
-    // SAFETY: F_GETFD on an integer touches no memory; a closed number
-    // answers EBADF.
-    fd >= 0 && unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0
-}
 
 /// Give the calling thread its own cwd and root (CLONE_FS), so that
 /// [`dir_path`] can change directory without touching criu's.
@@ -190,4 +190,25 @@ pub fn dir_path(fd: BorrowedFd<'_>) -> Option<String> {
     let p = rustix::process::getcwd(Vec::with_capacity(256)).ok()?;
     let s = p.to_str().ok()?;
     s.starts_with('/').then(|| s.to_owned())
+}
+
+/// `epoll_ctl(ep, EPOLL_CTL_ADD, number, ..)`: register the file at fd
+/// `number` of this process under that number. `open` is a copy of that same
+/// fd (from [`dup_raw`]), which proves the number is open.
+pub fn epoll_add_at(
+    ep: BorrowedFd<'_>,
+    open: &OwnedFd,
+    number: RawFd,
+    data: rustix::event::epoll::EventData,
+    events: rustix::event::epoll::EventFlags,
+) -> Result<(), SysError> {
+    let _ = open;
+    let mut ev = libc::epoll_event { events: events.bits(), u64: data.u64() };
+    // SAFETY: integer fds checked by the kernel; `ev` lives across the call.
+    let r = unsafe { libc::epoll_ctl(ep.as_raw_fd(), libc::EPOLL_CTL_ADD, number, &mut ev) };
+    if r < 0 {
+        let e = Errno::from_raw_os_error(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO));
+        return Err(SysError::new("epoll_ctl(ADD)", format!("fd {number}"), e));
+    }
+    Ok(())
 }
