@@ -16,3 +16,4 @@ mod epoll;
 mod failures;
 mod inotify;
 mod loading;
+mod migration;
