@@ -80,7 +80,7 @@ fn load(dir: std::os::fd::BorrowedFd<'_>) -> Result<State, Error> {
         if !is_ext(e.id) {
             return Err(bad(INOTIFY_IMG, format!("file id {} is not an EXT file in files.img", e.id)));
         }
-        ino::validate(&e)?;
+        ino::validate(&e).map_err(|err| bad(INOTIFY_IMG, err.to_string()))?;
         if s.inotify.contains_key(&e.id) {
             return Err(bad(INOTIFY_IMG, format!("file id {} appears twice", e.id)));
         }
@@ -90,7 +90,7 @@ fn load(dir: std::os::fd::BorrowedFd<'_>) -> Result<State, Error> {
         if !is_ext(e.id) {
             return Err(bad(EVENTPOLL_IMG, format!("file id {} is not an EXT file in files.img", e.id)));
         }
-        ep::validate(&e)?;
+        ep::validate(&e).map_err(|err| bad(EVENTPOLL_IMG, err.to_string()))?;
         for t in &e.tfd {
             if !s.tree.files.contains_key(&t.id) {
                 return Err(bad(EVENTPOLL_IMG, format!("eventpoll id {}: target file id {} is not in files.img", e.id, t.id)));
