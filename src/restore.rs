@@ -39,7 +39,8 @@ fn with_state<T>(f: impl FnOnce(&mut State) -> T) -> T {
 /// init(RESTORE): tell CRIU we are here, finish an interrupted takeover,
 /// load and check our images. A bad image fails the restore right here.
 pub fn init() -> Result<(), Error> {
-    match criu_syms::check_and_remove_inventory_plugin(crate::plugin::NAME) {
+    let required = criu_syms::check_and_remove_inventory_plugin(crate::plugin::NAME);
+    match required {
         Some(true) => log::debug!("the images name this plugin as required"),
         Some(false) => log::debug!("the images do not require this plugin"),
         None => {}
@@ -51,7 +52,7 @@ pub fn init() -> Result<(), Error> {
     if !done.is_empty() {
         log::warn!("completed a takeover interrupted at dump: {}", done.join(", "));
     }
-    let state = load(dir)?;
+    let state = load(dir, required == Some(true))?;
     if !state.inotify.is_empty() || !state.epoll.is_empty() {
         log::info!("{} inotify and {} eventpoll files to restore", state.inotify.len(), state.epoll.len());
     }
@@ -59,8 +60,19 @@ pub fn init() -> Result<(), Error> {
     Ok(())
 }
 
-fn load(dir: std::os::fd::BorrowedFd<'_>) -> Result<State, Error> {
-    let read = |name: &str| image::read_file(dir, name);
+/// `required`: the inventory names this plugin, so a takeover wrote both
+/// of our images.
+fn load(dir: std::os::fd::BorrowedFd<'_>, required: bool) -> Result<State, Error> {
+    let bad = |file: &str, what: String| -> Error { Error::BadImage { file: file.to_owned(), what } };
+    let read = |name: &str| -> Result<Option<Vec<u8>>, Error> {
+        match image::read_file(dir, name)? {
+            None if required => Err(bad(
+                name,
+                format!("missing, but inventory.img requires {} (a takeover writes both of its images)", crate::plugin::NAME.to_string_lossy()),
+            )),
+            other => Ok(other),
+        }
+    };
     let inotify: Vec<InotifyFileEntry> = match read(INOTIFY_IMG)? {
         Some(b) => image::decode_all(INOTIFY_IMG, image::INOTIFY_FILE, &b)?,
         None => vec![],
@@ -73,7 +85,6 @@ fn load(dir: std::os::fd::BorrowedFd<'_>) -> Result<State, Error> {
         return Ok(State::default());
     }
     let tree = Tree::load(dir)?;
-    let bad = |file: &str, what: String| -> Error { Error::BadImage { file: file.to_owned(), what } };
     let mut s = State { tree, ..Default::default() };
     let is_ext = |id: u32| s.tree.files.get(&id).is_some_and(|f| f.ftype == FdTypes::Ext as i32);
     for e in inotify {
@@ -95,11 +106,33 @@ fn load(dir: std::os::fd::BorrowedFd<'_>) -> Result<State, Error> {
             if !s.tree.files.contains_key(&t.id) {
                 return Err(bad(EVENTPOLL_IMG, format!("eventpoll id {}: target file id {} is not in files.img", e.id, t.id)));
             }
+            // A dump only records targets it found open in the tree.
+            if s.tree.holder(t.id).is_none() {
+                return Err(bad(
+                    EVENTPOLL_IMG,
+                    format!("eventpoll id {}: target file id {} (registered as fd {}) is not open at any fd of the dumped tasks", e.id, t.id, t.tfd),
+                ));
+            }
         }
         if s.epoll.contains_key(&e.id) || s.inotify.contains_key(&e.id) {
             return Err(bad(EVENTPOLL_IMG, format!("file id {} appears twice", e.id)));
         }
         s.epoll.insert(e.id, e);
+    }
+    // EXT files no image of ours lists: another plugin's, or ours lost
+    // from a damaged image (then CRIU fails with "Unable to restore").
+    let mut others: Vec<u32> = s
+        .tree
+        .files
+        .iter()
+        .filter(|(id, f)| f.ftype == FdTypes::Ext as i32 && !s.inotify.contains_key(id) && !s.epoll.contains_key(id))
+        .map(|(id, _)| *id)
+        .collect();
+    if !others.is_empty() {
+        others.sort_unstable();
+        log::warn!(
+            "EXT file ids {others:?} of files.img are in neither {INOTIFY_IMG} nor {EVENTPOLL_IMG}: unless another plugin restores them, criu fails with \"Unable to restore\""
+        );
     }
     Ok(s)
 }
