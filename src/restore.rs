@@ -218,6 +218,9 @@ pub fn resume_devices_late(pid: i32) -> HookResult {
     let r = complete(&tree, &inotify, &epoll, &pids);
     if let Err(e) = r {
         log::error!("restore cannot be completed: {e}");
+        if let Some(h) = hint(&e) {
+            log::error!("{h}");
+        }
         log::error!("killing the restored tree so that the restore fails instead of resuming it without this state");
         for real in pids.values() {
             let _ = rustix::process::kill_process(
@@ -228,6 +231,19 @@ pub fn resume_devices_late(pid: i32) -> HookResult {
         return Err(e);
     }
     Ok(ENOTSUP)
+}
+
+/// What an errno alone does not say: ENOSPC here is a per-user limit.
+fn hint(e: &Error) -> Option<&'static str> {
+    match e {
+        Error::Inotify(crate::inotify::InotifyError::AddWatch { source, .. }) if source.errno == rustix::io::Errno::NOSPC => {
+            Some("ENOSPC from inotify_add_watch: the user's inotify watches reached fs.inotify.max_user_watches")
+        }
+        Error::Epoll(crate::epoll::EpollError::Register { source, .. }) if source.errno == rustix::io::Errno::NOSPC => {
+            Some("ENOSPC from epoll_ctl: the user's epoll registrations reached fs.epoll.max_user_watches")
+        }
+        _ => None,
+    }
 }
 
 fn complete(
