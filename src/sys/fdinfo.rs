@@ -104,13 +104,19 @@ pub fn parse_common(text: &str) -> Result<Common, FdinfoError> {
     Ok(c)
 }
 
+/// Pairs of hex digits. Works on bytes: slicing the `str` two bytes at a
+/// time would panic inside a multi-byte character (found by fuzzing).
 fn parse_handle_hex(line: usize, s: &str) -> Result<Vec<u8>, FdinfoError> {
     if s.len() % 2 != 0 {
         return Err(err(line, "odd-length f_handle"));
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| err(line, "bad f_handle hex")))
+    let digit = |c: u8| char::from(c).to_digit(16);
+    s.as_bytes()
+        .chunks_exact(2)
+        .map(|p| match (digit(p[0]), digit(p[1])) {
+            (Some(hi), Some(lo)) => Ok((hi * 16 + lo) as u8),
+            _ => Err(err(line, "bad f_handle hex")),
+        })
         .collect()
 }
 
@@ -224,6 +230,15 @@ inotify wd:1 ino:1a sdev:2d mask:100 ignored_mask:0\n";
         assert!(parse_inotify("inotify wd:1 ino:1 sdev:1 ignored_mask:0\n").unwrap_err().what.contains("mask"));
         assert!(parse_inotify("inotify wd:1 ino:1 sdev:1 mask:1 ignored_mask:0 fhandle-bytes:4 fhandle-type:1 f_handle:00\n").is_err());
         assert!(parse_inotify("inotify wd:1 ino:1 sdev:1 mask:1 ignored_mask:0 fhandle-bytes:1\n").is_err());
+    }
+
+    #[test]
+    fn non_ascii_handle_is_an_error_not_a_panic() {
+        // "a\u{e9}0": 4 bytes, a 2-byte character across the pair boundary.
+        for h in ["a\u{e9}0", "\u{e9}\u{e9}", "+f"] {
+            let t = format!("inotify wd:1 ino:1 sdev:1 mask:1 ignored_mask:0 fhandle-bytes:2 fhandle-type:1 f_handle:{h}\n");
+            assert!(parse_inotify(&t).unwrap_err().what.contains("f_handle"), "{h:?}");
+        }
     }
 
     #[test]
