@@ -14,6 +14,7 @@ mod harness;
 mod criu_alone;
 mod epoll;
 mod failures;
+mod hostile;
 mod inotify;
 mod loading;
 mod migration;
