@@ -102,6 +102,12 @@ fn fields(msg: &[u8]) -> Result<Vec<Field>, &'static str> {
     Ok(out)
 }
 
+/// The value of scalar field `field`: its last occurrence, as protobuf
+/// (and protobuf-c, with which CRIU reads the images) decode it.
+fn last_varint(fs: &[Field], field: u32) -> Option<u64> {
+    fs.iter().rev().find(|f| f.0 == field).and_then(|f| f.2)
+}
+
 /// The fdinfo image with every entry that names one of `ids` switched to
 /// type EXT (field 3); other fields kept as they are. `None` if unchanged.
 pub fn rewrite_fdinfo(file: &str, bytes: &[u8], ids: &BTreeSet<u32>) -> Result<Option<Vec<u8>>, TakeoverError> {
@@ -110,21 +116,31 @@ pub fn rewrite_fdinfo(file: &str, bytes: &[u8], ids: &BTreeSet<u32>) -> Result<O
     let mut out_entries = Vec::with_capacity(entries.len());
     for (index, e) in entries.iter().enumerate() {
         let fs = fields(e).map_err(|w| wire(file, index, w))?;
-        let id = fs.iter().find(|f| f.0 == 1).and_then(|f| f.2);
+        let id = last_varint(&fs, 1);
         let hit = id.is_some_and(|id| u32::try_from(id).is_ok_and(|id| ids.contains(&id)));
         if !hit {
             out_entries.push(e.to_vec());
             continue;
         }
         changed = true;
-        let mut m = Vec::with_capacity(e.len());
+        // Exactly one type field, EXT: in place of the first, or appended
+        // when the entry has none.
+        let ext = |m: &mut Vec<u8>| {
+            put_varint(m, 3 << 3);
+            put_varint(m, FdTypes::Ext as u64);
+        };
+        let mut m = Vec::with_capacity(e.len() + 2);
+        let mut typed = false;
         for (field, range, _) in &fs {
-            if *field == 3 {
-                put_varint(&mut m, 3 << 3);
-                put_varint(&mut m, FdTypes::Ext as u64);
-            } else {
+            if *field != 3 {
                 m.extend_from_slice(&e[range.clone()]);
+            } else if !typed {
+                ext(&mut m);
+                typed = true;
             }
+        }
+        if !typed {
+            ext(&mut m);
         }
         out_entries.push(m);
     }
@@ -139,7 +155,7 @@ pub fn rewrite_files(file: &str, bytes: &[u8], ids: &BTreeMap<u32, FownEntry>) -
     let mut out: Vec<Vec<u8>> = Vec::with_capacity(entries.len());
     for (index, e) in entries.iter().enumerate() {
         let fs = fields(e).map_err(|w| wire(file, index, w))?;
-        let id = fs.iter().find(|f| f.0 == 2).and_then(|f| f.2).and_then(|v| u32::try_from(v).ok());
+        let id = last_varint(&fs, 2).and_then(|v| u32::try_from(v).ok());
         match id.and_then(|id| ids.get(&id).map(|fown| (id, fown))) {
             Some((id, fown)) => {
                 seen.insert(id);
@@ -321,6 +337,32 @@ mod tests {
         assert!(back[0].ends_with(&[0x2a, 0x02, b'h', b'i']));
         assert_eq!(back[1], e1.as_slice());
         assert!(rewrite_fdinfo("f", &bytes, &BTreeSet::from([99])).unwrap().is_none());
+    }
+
+    #[test]
+    fn fdinfo_ids_are_read_as_protobuf_reads_them() {
+        // id 5 then id 7: the entry is file 7 (last wins); no type field at
+        // all: the switched entry must still say EXT. Both found by fuzzing.
+        let dup = [0x08, 0x05, 0x08, 0x07, 0x10, 0x01, 0x18, 0x08, 0x20, 0x03];
+        let untyped = [0x08, 0x09, 0x10, 0x01, 0x20, 0x04];
+        let bytes = image::encode(image::FDINFO, [&dup[..], &untyped[..]]);
+        assert!(rewrite_fdinfo("f", &bytes, &BTreeSet::from([5])).unwrap().is_none());
+        let out = rewrite_fdinfo("f", &bytes, &BTreeSet::from([7, 9])).unwrap().unwrap();
+        let back: Vec<FdinfoEntry> = image::decode_all("f", image::FDINFO, &out).unwrap();
+        assert_eq!((back[0].id, back[0].r#type, back[0].fd), (7, FdTypes::Ext as i32, 3));
+        assert_eq!((back[1].id, back[1].r#type, back[1].fd), (9, FdTypes::Ext as i32, 4));
+    }
+
+    #[test]
+    fn files_ids_are_read_as_protobuf_reads_them() {
+        let dup = [0x08, 0x08, 0x10, 0x05, 0x10, 0x07];
+        let bytes = image::encode(image::FILES, [&dup[..]]);
+        let ids = BTreeMap::from([(7, FownEntry::default())]);
+        let out = rewrite_files("files.img", &bytes, &ids).unwrap();
+        let back: Vec<FileEntry> = image::decode_all("files.img", image::FILES, &out).unwrap();
+        assert_eq!((back[0].id, back[0].r#type), (7, FdTypes::Ext as i32));
+        let ids = BTreeMap::from([(5, FownEntry::default())]);
+        assert!(matches!(rewrite_files("files.img", &bytes, &ids), Err(TakeoverError::NoEntry { id: 5, .. })));
     }
 
     #[test]
