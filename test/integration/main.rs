@@ -13,6 +13,7 @@ mod harness;
 
 mod criu_alone;
 mod epoll;
+mod ext_hook;
 mod failures;
 mod hostile;
 mod inotify;
