@@ -16,7 +16,7 @@ SOURCES      := $(shell find src proto criu-headers -type f) Cargo.toml build.rs
 
 export CRIU_NOTIFY_TOP := $(CURDIR)
 
-.PHONY: all deps criu plugin demo test unit integration zdtm bench fuzz \
+.PHONY: all deps criu criu-ext plugin demo test unit integration zdtm bench fuzz \
         install uninstall test-containers clean
 
 all: plugin demo
@@ -49,8 +49,18 @@ test: unit integration zdtm
 unit: $(CRIU_PATH)
 	$(CARGO) test --release --lib
 
-integration: $(PLUGIN)
+# A test-only CRIU that hands inotify/epoll fds to DUMP_EXT_FILE (a copy of
+# the provisioned tree with two lines of criu/files.c changed; ~3 s once
+# the tree is built) for test/integration/ext_hook.rs.
+CRIU_EXT_PATH := $(CACHE)/criu-ext-path
+criu-ext: $(CRIU_EXT_PATH)
+$(CRIU_EXT_PATH): test/scripts/provision-criu-ext.sh | $(CRIU_PATH)
+	@bash test/scripts/provision-criu-ext.sh > $@.tmp && mv $@.tmp $@
+	@echo "criu-ext: $$(cat $@)"
+
+integration: $(PLUGIN) $(CRIU_EXT_PATH)
 	CRIU="$${CRIU:-$$(cat $(CRIU_PATH))}" CRIU_NOTIFY_PLUGIN_DIR="$(CURDIR)/plugins" \
+		CRIU_EXT="$${CRIU_EXT:-$$(cat $(CRIU_EXT_PATH))}" \
 		$(CARGO) test --release --test criu -- --test-threads=1
 
 zdtm: $(PLUGIN)
