@@ -108,6 +108,12 @@ fn last_varint(fs: &[Field], field: u32) -> Option<u64> {
     fs.iter().rev().find(|f| f.0 == field).and_then(|f| f.2)
 }
 
+/// A `uint32` field's value: the low 32 bits of a longer varint, as
+/// protobuf-c and prost read it (not "no id").
+fn last_u32(fs: &[Field], field: u32) -> Option<u32> {
+    last_varint(fs, field).map(|v| v as u32)
+}
+
 /// The fdinfo image with every entry that names one of `ids` switched to
 /// type EXT (field 3); other fields kept as they are. `None` if unchanged.
 pub fn rewrite_fdinfo(file: &str, bytes: &[u8], ids: &BTreeSet<u32>) -> Result<Option<Vec<u8>>, TakeoverError> {
@@ -116,8 +122,7 @@ pub fn rewrite_fdinfo(file: &str, bytes: &[u8], ids: &BTreeSet<u32>) -> Result<O
     let mut out_entries = Vec::with_capacity(entries.len());
     for (index, e) in entries.iter().enumerate() {
         let fs = fields(e).map_err(|w| wire(file, index, w))?;
-        let id = last_varint(&fs, 1);
-        let hit = id.is_some_and(|id| u32::try_from(id).is_ok_and(|id| ids.contains(&id)));
+        let hit = last_u32(&fs, 1).is_some_and(|id| ids.contains(&id));
         if !hit {
             out_entries.push(e.to_vec());
             continue;
@@ -155,7 +160,7 @@ pub fn rewrite_files(file: &str, bytes: &[u8], ids: &BTreeMap<u32, FownEntry>) -
     let mut out: Vec<Vec<u8>> = Vec::with_capacity(entries.len());
     for (index, e) in entries.iter().enumerate() {
         let fs = fields(e).map_err(|w| wire(file, index, w))?;
-        let id = last_varint(&fs, 2).and_then(|v| u32::try_from(v).ok());
+        let id = last_u32(&fs, 2);
         match id.and_then(|id| ids.get(&id).map(|fown| (id, fown))) {
             Some((id, fown)) => {
                 seen.insert(id);
@@ -351,6 +356,12 @@ mod tests {
         let back: Vec<FdinfoEntry> = image::decode_all("f", image::FDINFO, &out).unwrap();
         assert_eq!((back[0].id, back[0].r#type, back[0].fd), (7, FdTypes::Ext as i32, 3));
         assert_eq!((back[1].id, back[1].r#type, back[1].fd), (9, FdTypes::Ext as i32, 4));
+        // A 33-bit varint for a uint32 id: file 5 to protobuf-c and prost.
+        let long = [0x08, 0x85, 0x80, 0x80, 0x80, 0x10, 0x20, 0x06];
+        let bytes = image::encode(image::FDINFO, [&long[..]]);
+        let out = rewrite_fdinfo("f", &bytes, &BTreeSet::from([5])).unwrap().unwrap();
+        let back: Vec<FdinfoEntry> = image::decode_all("f", image::FDINFO, &out).unwrap();
+        assert_eq!((back[0].id, back[0].r#type, back[0].fd), (5, FdTypes::Ext as i32, 6));
     }
 
     #[test]
