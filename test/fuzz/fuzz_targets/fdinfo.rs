@@ -1,0 +1,4 @@
+#![no_main]
+// The body is criu_notify_fuzz::fdinfo (src/lib.rs), shared with the
+// fuzz_regressions test.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| criu_notify_fuzz::fdinfo(data));
