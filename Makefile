@@ -47,7 +47,7 @@ demo: $(PLUGIN)
 test: unit integration zdtm
 
 unit: $(CRIU_PATH)
-	$(CARGO) test --release --lib
+	$(CARGO) test --release --lib --test fuzz_regressions
 
 # A test-only CRIU that hands inotify/epoll fds to DUMP_EXT_FILE (a copy of
 # the provisioned tree with two lines of criu/files.c changed; ~3 s once
