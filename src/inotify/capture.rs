@@ -1,17 +1,21 @@
 //! Dump side: read one inotify instance of a frozen task exactly.
 //!
-//! The kernel's fdinfo is the source of truth (CRIU's own entry has already
-//! dropped IN_ONESHOT and IN_EXCL_UNLINK). Each watched object is opened by
-//! its file handle on the task's own mount of that filesystem, which gives
-//! its path as the task sees it, its type and link count, and the
-//! filesystem's identity. `O_PATH` opens create no inotify event.
+//! The watch list is the kernel's (fdinfo, or CRIU's entry parsed from it a
+//! moment earlier: CRIU 4.1's dump keeps every mask bit). Each watched
+//! object is opened by its file handle on a mount of its filesystem whose
+//! root is the filesystem's root, which gives its path inside the
+//! filesystem; that path is then named as the task sees it through the most
+//! specific of the task's own mounts of that filesystem (a container sees
+//! directories of one host filesystem at several places). `O_PATH` opens
+//! create no inotify event.
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, BorrowedFd};
 
 use super::InotifyError;
 use crate::proto::{FhEntry, FownEntry, InotifyFileEntry, InotifyWdEntry};
-use crate::sys::{fdinfo, fhandle, mounts::MountView, notify, proc, SysError};
+use crate::sys::mounts::{visible_at, Mount, MountView};
+use crate::sys::{fdinfo, fhandle, notify, proc, SysError};
 
 const DELETED: &str = " (deleted)";
 
@@ -45,10 +49,11 @@ impl Capturer {
     /// else the first of `others` (virtual pid, real pid) that does.
     fn locate(&mut self, pid: i32, sdev: u32, others: &[(u32, i32)]) -> Result<(i32, Option<u32>), SysError> {
         let first = match self.view(pid) {
-            Ok(v) => match v.fs_root(sdev) {
-                Ok(_) => return Ok((pid, None)),
-                Err(e) => e,
-            },
+            Ok(v) if !v.mounts_of(sdev).is_empty() => return Ok((pid, None)),
+            Ok(_) => {
+                let (ma, mi) = crate::sys::mounts::decode_dev(sdev);
+                SysError::new("find mount", format!("device {ma}:{mi} in pid {pid}"), rustix::io::Errno::NOENT)
+            }
             Err(InotifyError::Sys(e)) => e,
             Err(_) => unreachable!("view only fails with a SysError"),
         };
@@ -57,7 +62,7 @@ impl Capturer {
                 continue;
             }
             if let Ok(v) = self.view(real) {
-                if v.fs_root(sdev).is_ok() {
+                if !v.mounts_of(sdev).is_empty() {
                     return Ok((real, Some(vpid)));
                 }
             }
@@ -99,22 +104,46 @@ impl Capturer {
         // root (for open_by_handle_at), where that root shows in our links,
         // and the filesystem's identity.
         let mut fss: HashMap<u32, Fs> = HashMap::new();
+        let me = std::process::id() as i32;
         for m in &marks {
             if fss.contains_key(&m.sdev) {
                 continue;
             }
             let unreachable = |source| InotifyError::Unreachable { id, wd: m.wd, dev: m.sdev, ino: m.ino, source };
             let (seen_by, path_pid) = self.locate(pid, m.sdev, others).map_err(unreachable)?;
-            let view = self.views.get_mut(&seen_by).expect("located");
-            let (root_fd, mount) = view.fs_root(m.sdev).map_err(unreachable)?;
-            let (mnt_id, mountpoint) = (mount.mnt_id, mount.mountpoint.clone());
-            let root_link = proc::own_fd_link(root_fd)?;
-            let (fsid, fs_type) = fhandle::fs_identity(root_fd)?;
-            fss.insert(m.sdev, Fs { seen_by, path_pid, mnt_id, mountpoint, root_link, fsid, fs_type });
+            let task_mounts: Vec<Mount> = {
+                let v = self.view(seen_by)?;
+                v.mounts_of(m.sdev).into_iter().map(|i| v.mount(i).clone()).collect()
+            };
+            // Handles are opened on a mount of the whole filesystem (root
+            // "/"): the task's, criu's own, or another task's.
+            let mut chosen = None;
+            for p in [seen_by, me].into_iter().chain(others.iter().map(|o| o.1)) {
+                let Ok(v) = self.view(p) else { continue };
+                if let Some(i) = v.mounts_of(m.sdev).into_iter().find(|i| v.mount(*i).root == "/") {
+                    chosen = Some((p, i, false));
+                    break;
+                }
+            }
+            let (op, oi, verify) = match chosen {
+                Some(c) => c,
+                None => {
+                    // Only sub-directories are mounted anywhere: open on the
+                    // task's widest one and check each result by inode.
+                    let v = self.view(seen_by)?;
+                    (seen_by, *v.mounts_of(m.sdev).last().expect("located"), true)
+                }
+            };
+            let v = self.view(op)?;
+            let open_root = v.mount(oi).root.clone();
+            let fd = v.open_root(oi).map_err(unreachable)?;
+            let open_link = proc::own_fd_link(fd)?;
+            let (fsid, fs_type) = fhandle::fs_identity(fd)?;
+            fss.insert(m.sdev, Fs { seen_by, path_pid, task_mounts, view: (op, oi), open_root, open_link, verify, fsid, fs_type });
         }
         let roots: HashMap<u32, BorrowedFd<'_>> = fss
             .iter()
-            .map(|(sdev, f)| (*sdev, self.views[&f.seen_by].opened(*sdev).expect("opened above")))
+            .map(|(sdev, f)| (*sdev, self.views[&f.view.0].opened(f.view.1).expect("opened above")))
             .collect();
 
         // Per watch: open the object by its handle, read its path. Split
@@ -179,11 +208,20 @@ pub fn marks_of(e: &InotifyFileEntry) -> Result<Vec<fdinfo::InotifyMark>, fdinfo
 
 /// What is known of one filesystem holding watched objects.
 struct Fs {
+    /// The task whose mounts name the objects, and its virtual pid if it is
+    /// not the inotify fd's owner.
     seen_by: i32,
     path_pid: Option<u32>,
-    mnt_id: u32,
-    mountpoint: String,
-    root_link: String,
+    /// That task's mounts of this filesystem, most specific root first.
+    task_mounts: Vec<Mount>,
+    /// The (view, mount) handles are opened on, the path inside the
+    /// filesystem of that mount's root, and how that root shows in our
+    /// links.
+    view: (i32, usize),
+    open_root: String,
+    open_link: String,
+    /// No whole-filesystem mount: check every name by inode.
+    verify: bool,
     fsid: u64,
     fs_type: u64,
 }
@@ -207,8 +245,21 @@ fn watch(id: u32, m: &fdinfo::InotifyMark, fs: &Fs, root: BorrowedFd<'_>, holder
             gone = Some(st);
         }
     }
-    let rel = link.strip_prefix(fs.root_link.trim_end_matches('/')).unwrap_or(&link);
-    let path = join(&fs.mountpoint, rel);
+    let rel = link.strip_prefix(fs.open_link.trim_end_matches('/')).filter(|r| r.is_empty() || r.starts_with('/'));
+    let not_visible = |what: String| InotifyError::NotVisible { id, wd: m.wd, dev: m.sdev, ino: m.ino, what };
+    let rel = rel.ok_or_else(|| not_visible(format!("{link:?} is outside the mount it was opened on ({:?})", fs.open_link)))?;
+    let internal = join(&fs.open_root, rel);
+    let internal = if internal.is_empty() { "/".to_owned() } else { internal };
+    let (mi, path) = visible_at(&internal, fs.task_mounts.iter())
+        .ok_or_else(|| not_visible(format!("{internal:?} of its filesystem is under none of the task's mounts")))?;
+    if fs.verify && gone.is_none() {
+        let p = format!("/proc/{}/root{}", fs.seen_by, path);
+        match rustix::fs::lstat(p.as_str()) {
+            Ok(st) if st.st_ino == m.ino => {}
+            _ => return Err(not_visible(format!("{path:?} does not lead to it"))),
+        }
+    }
+    let mnt_id = fs.task_mounts[mi].mnt_id;
     let (holder_pid, holder_fd) = match gone {
         Some(st) => {
             let (p, f) = holder(st.st_dev, st.st_ino).ok_or_else(|| InotifyError::UnlinkedNotHeld { id, wd: m.wd, path: path.clone() })?;
@@ -228,7 +279,7 @@ fn watch(id: u32, m: &fdinfo::InotifyMark, fs: &Fs, root: BorrowedFd<'_>, holder
             r#type: h.handle_type as u32,
             handle: h.to_words(),
             path: Some(path),
-            mnt_id: Some(fs.mnt_id),
+            mnt_id: Some(mnt_id),
         },
         fsid: Some(fs.fsid),
         fs_type: Some(fs.fs_type),

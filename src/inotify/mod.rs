@@ -24,6 +24,8 @@ pub enum InotifyError {
     NoHandle { id: u32, wd: i32, dev: u32, ino: u64 },
     #[error("inotify id {id} wd {wd}: cannot open the watched object (dev {dev:#x} ino {ino:#x}) by its handle: {source}")]
     Unreachable { id: u32, wd: i32, dev: u32, ino: u64, #[source] source: SysError },
+    #[error("inotify id {id} wd {wd}: cannot name the watched object (dev {dev:#x} ino {ino:#x}) as the task sees it: {what}")]
+    NotVisible { id: u32, wd: i32, dev: u32, ino: u64, what: String },
     #[error("inotify id {id} wd {wd}: watched object {path:?} was unlinked and no dumped task holds it open")]
     UnlinkedNotHeld { id: u32, wd: i32, path: String },
     #[error("inotify id {id} wd {wd}: path {path:?} from the image is not a clean absolute path")]

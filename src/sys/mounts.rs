@@ -65,13 +65,13 @@ pub fn parse(text: &str) -> Vec<Mount> {
         .collect()
 }
 
-/// A task's mounts, with the mount roots opened lazily through
+/// A task's mounts, with mount roots opened on demand through
 /// `/proc/PID/root`, so that they are the task's mounts even in another
 /// mount namespace.
 pub struct MountView {
     pid: i32,
     mounts: Vec<Mount>,
-    open: HashMap<u32, (OwnedFd, usize)>,
+    open: HashMap<usize, OwnedFd>,
 }
 
 impl MountView {
@@ -81,40 +81,68 @@ impl MountView {
         Ok(MountView { pid, mounts: parse(&text), open: HashMap::new() })
     }
 
-    /// An fd on the filesystem `sdev` (the mount whose root is highest in
-    /// that filesystem, the task's topmost such mount) and that mount.
-    pub fn fs_root(&mut self, sdev: u32) -> Result<(BorrowedFd<'_>, &Mount), SysError> {
-        if !self.open.contains_key(&sdev) {
-            let idx = self
-                .mounts
-                .iter()
-                .enumerate()
-                .filter(|(_, m)| m.sdev == sdev)
-                .min_by_key(|(_, m)| (m.root.len(), m.mountpoint.len()))
-                .map(|(i, _)| i)
-                .ok_or_else(|| {
-                    let (ma, mi) = decode_dev(sdev);
-                    SysError::new("find mount", format!("device {ma}:{mi} in pid {}", self.pid), rustix::io::Errno::NOENT)
-                })?;
+    /// The task whose mounts these are.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Indexes of the mounts of filesystem `sdev`, the most specific root
+    /// (longest) first.
+    pub fn mounts_of(&self, sdev: u32) -> Vec<usize> {
+        let mut v: Vec<usize> = (0..self.mounts.len()).filter(|i| self.mounts[*i].sdev == sdev).collect();
+        v.sort_by_key(|i| std::cmp::Reverse(self.mounts[*i].root.len()));
+        v
+    }
+
+    /// Mount number `idx`.
+    pub fn mount(&self, idx: usize) -> &Mount {
+        &self.mounts[idx]
+    }
+
+    /// Open mount `idx`'s root (cached). open_by_handle_at needs a real open
+    /// file there (O_PATH is refused): a directory opened read-only, as
+    /// CRIU itself does for the same purpose.
+    pub fn open_root(&mut self, idx: usize) -> Result<BorrowedFd<'_>, SysError> {
+        if !self.open.contains_key(&idx) {
             let path = format!("/proc/{}/root{}", self.pid, self.mounts[idx].mountpoint);
-            // open_by_handle_at needs a real open file here (O_PATH is
-            // refused). Opening a directory read-only is what CRIU itself
-            // does for the same purpose.
             let fd = rustix::fs::open(&path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOATIME, Mode::empty())
                 .or_else(|_| rustix::fs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()))
                 .ctx("open", &path)?;
-            self.open.insert(sdev, (fd, idx));
+            self.open.insert(idx, fd);
         }
-        let (fd, idx) = &self.open[&sdev];
-        Ok((fd.as_fd(), &self.mounts[*idx]))
+        Ok(self.open[&idx].as_fd())
+    }
+
+    /// An already opened mount root.
+    pub fn opened(&self, idx: usize) -> Option<BorrowedFd<'_>> {
+        self.open.get(&idx).map(|fd| fd.as_fd())
     }
 }
 
-impl MountView {
-    /// The root fd of `sdev` if [`fs_root`](Self::fs_root) opened it.
-    pub fn opened(&self, sdev: u32) -> Option<BorrowedFd<'_>> {
-        self.open.get(&sdev).map(|(fd, _)| fd.as_fd())
+/// Where a path inside a filesystem (`internal`, absolute) shows among
+/// `mounts` of that filesystem (most specific root first): the mount's
+/// index in `mounts` and the path below its mount point.
+pub fn visible_at<'m>(internal: &str, mounts: impl IntoIterator<Item = &'m Mount>) -> Option<(usize, String)> {
+    for (i, m) in mounts.into_iter().enumerate() {
+        let root = m.root.trim_end_matches('/');
+        let rest = if root.is_empty() {
+            Some(internal)
+        } else if internal == root {
+            Some("")
+        } else {
+            internal.strip_prefix(root).filter(|r| r.starts_with('/'))
+        };
+        if let Some(rest) = rest {
+            let rest = if rest == "/" { "" } else { rest };
+            let path = match (m.mountpoint.as_str(), rest) {
+                (mp, "") => mp.to_owned(),
+                ("/", r) => r.to_owned(),
+                (mp, r) => format!("{mp}{r}"),
+            };
+            return Some((i, path));
+        }
     }
+    None
 }
 
 #[cfg(test)]
@@ -145,7 +173,25 @@ mod tests {
         let mut v = MountView::read(me).unwrap();
         let st = rustix::fs::stat("/").unwrap();
         let sdev = encode_dev(rustix::fs::major(st.st_dev), rustix::fs::minor(st.st_dev));
-        let (_fd, m) = v.fs_root(sdev).unwrap();
-        assert_eq!(m.sdev, sdev);
+        let idx = v.mounts_of(sdev)[0];
+        assert_eq!(v.mount(idx).sdev, sdev);
+        v.open_root(idx).unwrap();
+    }
+
+    #[test]
+    fn paths_map_to_the_most_specific_visible_mount() {
+        let m = |root: &str, mp: &str| Mount { mnt_id: 1, sdev: 1, root: root.into(), mountpoint: mp.into() };
+        // A container: rootfs and a volume are two directories of one fs.
+        let mounts = [m("/tmp/bundle/rootfs", "/"), m("/tmp/vol", "/vol")];
+        let mut sorted: Vec<&Mount> = mounts.iter().collect();
+        sorted.sort_by_key(|m| std::cmp::Reverse(m.root.len()));
+        assert_eq!(visible_at("/tmp/vol/w", sorted.iter().copied()).map(|x| x.1), Some("/vol/w".into()));
+        assert_eq!(visible_at("/tmp/bundle/rootfs/watched", sorted.iter().copied()).map(|x| x.1), Some("/watched".into()));
+        assert_eq!(visible_at("/tmp/bundle/rootfs", sorted.iter().copied()).map(|x| x.1), Some("/".into()));
+        assert_eq!(visible_at("/tmp/volume2/x", sorted.iter().copied()), None);
+        assert_eq!(visible_at("/tmp/vol2", sorted.iter().copied()), None);
+        let whole = [m("/", "/mnt")];
+        assert_eq!(visible_at("/a/b", whole.iter()).map(|x| x.1), Some("/mnt/a/b".into()));
+        assert_eq!(visible_at("/", whole.iter()).map(|x| x.1), Some("/mnt".into()));
     }
 }
