@@ -150,7 +150,13 @@ impl Capturer {
         // over the machine's cores: this runs while the tasks are frozen.
         // Each worker has its own cwd (CLONE_FS), used to name directories
         // cheaply (fchdir + getcwd); criu's own cwd is never touched.
-        let one = |m: &fdinfo::InotifyMark| watch(id, m, &fss[&m.sdev], roots[&m.sdev], holder);
+        // CRIU's own path for a watch, where it found one (irmap): the way
+        // to objects whose handles cannot be opened (overlayfs without
+        // nfs_export answers ESTALE).
+        let hints: HashMap<i32, &str> = criu
+            .map(|e| e.wd.iter().filter_map(|w| Some((w.wd as i32, w.f_handle.path.as_deref()?))).collect())
+            .unwrap_or_default();
+        let one = |m: &fdinfo::InotifyMark| watch(id, m, &fss[&m.sdev], roots[&m.sdev], holder, hints.get(&m.wd).copied());
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
         let workers = if marks.len() < 4096 { 1 } else { workers };
         let chunk = marks.len().div_ceil(workers).max(1);
@@ -228,10 +234,24 @@ struct Fs {
 
 /// Capture one watch: the object by its handle, its path as the task sees
 /// it, and, if it was unlinked, who holds it open.
-fn watch(id: u32, m: &fdinfo::InotifyMark, fs: &Fs, root: BorrowedFd<'_>, holder: &HolderLookup<'_>) -> Result<InotifyWdEntry, InotifyError> {
+fn watch(
+    id: u32,
+    m: &fdinfo::InotifyMark,
+    fs: &Fs,
+    root: BorrowedFd<'_>,
+    holder: &HolderLookup<'_>,
+    hint: Option<&str>,
+) -> Result<InotifyWdEntry, InotifyError> {
     let h = m.handle.as_ref().ok_or(InotifyError::NoHandle { id, wd: m.wd, dev: m.sdev, ino: m.ino })?;
-    let obj = fhandle::open_by_handle(root, h)
-        .map_err(|source| InotifyError::Unreachable { id, wd: m.wd, dev: m.sdev, ino: m.ino, source })?;
+    let obj = match fhandle::open_by_handle(root, h) {
+        Ok(obj) => obj,
+        Err(source) => {
+            return match hint.and_then(|p| by_hint(fs, m, p)) {
+                Some((path, mnt_id)) => Ok(entry(id, m, h, fs, path, mnt_id, None, (None, None))),
+                None => Err(InotifyError::Unreachable { id, wd: m.wd, dev: m.sdev, ino: m.ino, source }),
+            };
+        }
+    };
     let mut link = match proc::dir_path(obj.as_fd()) {
         Some(p) => p,
         None => proc::own_fd_link(obj.as_fd())?,
@@ -260,14 +280,49 @@ fn watch(id: u32, m: &fdinfo::InotifyMark, fs: &Fs, root: BorrowedFd<'_>, holder
         }
     }
     let mnt_id = fs.task_mounts[mi].mnt_id;
-    let (holder_pid, holder_fd) = match gone {
+    let held = match gone {
         Some(st) => {
             let (p, f) = holder(st.st_dev, st.st_ino).ok_or_else(|| InotifyError::UnlinkedNotHeld { id, wd: m.wd, path: path.clone() })?;
             (Some(p), Some(f))
         }
         None => (None, None),
     };
-    Ok(InotifyWdEntry {
+    Ok(entry(id, m, h, fs, path, mnt_id, gone.map(|_| ()), held))
+}
+
+/// CRIU's path for an object, if it leads to the watched inode in the
+/// task's root: (the path, the mount id of the task's mount holding it).
+fn by_hint(fs: &Fs, m: &fdinfo::InotifyMark, hint: &str) -> Option<(String, u32)> {
+    let path = if hint.starts_with('/') { hint.to_owned() } else { format!("/{hint}") };
+    if path.split('/').any(|c| c == "..") {
+        return None;
+    }
+    let st = rustix::fs::lstat(format!("/proc/{}/root{}", fs.seen_by, path)).ok()?;
+    if st.st_ino != m.ino {
+        return None;
+    }
+    let mnt = fs
+        .task_mounts
+        .iter()
+        .filter(|mt| path == mt.mountpoint || path.starts_with(&format!("{}/", mt.mountpoint.trim_end_matches('/'))))
+        .max_by_key(|mt| mt.mountpoint.len())
+        .or(fs.task_mounts.first())?;
+    Some((path, mnt.mnt_id))
+}
+
+/// The image entry of one watch.
+#[allow(clippy::too_many_arguments)]
+fn entry(
+    id: u32,
+    m: &fdinfo::InotifyMark,
+    h: &fhandle::FileHandle,
+    fs: &Fs,
+    path: String,
+    mnt_id: u32,
+    gone: Option<()>,
+    (holder_pid, holder_fd): (Option<u32>, Option<u32>),
+) -> InotifyWdEntry {
+    InotifyWdEntry {
         id,
         i_ino: m.ino,
         mask: m.mask,
@@ -289,7 +344,7 @@ fn watch(id: u32, m: &fdinfo::InotifyMark, fs: &Fs, root: BorrowedFd<'_>, holder
         holder_fd,
         path: None,
         path_pid: fs.path_pid,
-    })
+    }
 }
 
 #[cfg(test)]
