@@ -44,7 +44,7 @@ demo: $(PLUGIN)
 
 # Unit tests (pure logic and real syscalls), then the integration tests that
 # drive the real criu binary, then CRIU's own zdtm tests with the plugin.
-test: unit integration zdtm
+test: unit integration zdtm test-containers
 
 unit: $(CRIU_PATH)
 	$(CARGO) test --release --lib --test fuzz_regressions
