@@ -199,8 +199,23 @@ fn takeover(dir: std::os::fd::BorrowedFd<'_>, state: &State) -> Result<usize, Er
     for &id in &ep_ids {
         let (vpid, fd) = holder_of(id)?;
         let real = pids.real(vpid)?;
-        let fown = tree.files[&id].entry.epfd.as_ref().map(|e| e.fown).unwrap_or_default();
-        let mut resolve = |tfd: i32, toff: u32| resolve_target(&tree, &pids, real, vpid, fd as i32, tfd, toff);
+        let criu = tree.files[&id].entry.epfd.as_ref();
+        let fown = criu.map(|e| e.fown).unwrap_or_default();
+        // CRIU's own entry lists the registrations in the same fdinfo order
+        // and keeps a number only where its own kcmp proved that the file at
+        // that number is the target (it rewrites the others in place): where
+        // its number equals ours, the file now at that number is the target,
+        // without a second kcmp(KCMP_EPOLL_TFD), which walks the whole epoll
+        // (quadratic in registrations).
+        let criu_numbers: Vec<u32> = criu.map(|e| e.tfd.iter().map(|t| t.tfd).collect()).unwrap_or_default();
+        let mut resolve = |tfd: i32, toff: u32, index: usize, total: usize| {
+            if criu_numbers.len() == total && criu_numbers.get(index) == Some(&(tfd as u32)) {
+                if let Some(at) = tree.file_at(vpid, tfd as u32) {
+                    return Ok(Some(at));
+                }
+            }
+            resolve_target(&tree, &pids, real, vpid, fd as i32, tfd, toff)
+        };
         let e = epoll::capture::capture(real, fd as i32, id, fown, &mut resolve)?;
         eventpoll.push((e, format!("pid {vpid} fd {fd}")));
     }
@@ -215,7 +230,7 @@ fn takeover(dir: std::os::fd::BorrowedFd<'_>, state: &State) -> Result<usize, Er
                 inotify.push((e, "DUMP_EXT_FILE".into()));
             }
             Kind::Eventpoll => {
-                let mut resolve = |tfd: i32, toff: u32| resolve_target(&tree, &pids, me, 0, fd, tfd, toff);
+                let mut resolve = |tfd: i32, toff: u32, _: usize, _: usize| resolve_target(&tree, &pids, me, 0, fd, tfd, toff);
                 let e = epoll::capture::capture(me, fd, *id, FownEntry::default(), &mut resolve)?;
                 eventpoll.push((e, "DUMP_EXT_FILE".into()));
             }

@@ -58,6 +58,11 @@ pub struct Tree {
     pub tasks: Vec<Task>,
     pub tables: BTreeMap<u32, Vec<Fd>>,
     pub files: HashMap<u32, File>,
+    /// Indexes built once by [`Tree::index`]: the first holder of each file
+    /// (pstree order), and each (table, fd number)'s file.
+    first_holder: HashMap<u32, (u32, u32)>,
+    at: HashMap<(u32, u32), u32>,
+    table_of_task: HashMap<u32, u32>,
 }
 
 /// Read `name` as `kind`, decoding each entry as `M`.
@@ -100,12 +105,28 @@ impl Tree {
                 return Err(TreeError::DuplicateFile(id));
             }
         }
+        tree.index();
         Ok(tree)
+    }
+
+    /// (Re)build the lookup indexes from `tasks` and `tables`.
+    pub fn index(&mut self) {
+        self.first_holder.clear();
+        self.at.clear();
+        self.table_of_task.clear();
+        for t in &self.tasks {
+            let Some(fid) = t.files_id else { continue };
+            self.table_of_task.insert(t.vpid, fid);
+            for fd in self.tables.get(&fid).into_iter().flatten() {
+                self.first_holder.entry(fd.id).or_insert((t.vpid, fd.fd));
+                self.at.entry((fid, fd.fd)).or_insert(fd.id);
+            }
+        }
     }
 
     /// The first (task, fd) holding file `id`, in pstree order.
     pub fn holder(&self, id: u32) -> Option<(u32, u32)> {
-        self.holders(id).next()
+        self.first_holder.get(&id).copied()
     }
 
     /// Every (task, fd) holding file `id`.
@@ -122,8 +143,7 @@ impl Tree {
 
     /// The fd table of task `vpid`.
     pub fn table_of(&self, vpid: u32) -> Option<&[Fd]> {
-        let t = self.tasks.iter().find(|t| t.vpid == vpid)?;
-        self.tables.get(&t.files_id?).map(Vec::as_slice)
+        self.tables.get(self.table_of_task.get(&vpid)?).map(Vec::as_slice)
     }
 
     /// Ids of files of type `t`, sorted.
@@ -135,6 +155,6 @@ impl Tree {
 
     /// The file id at fd `fd` of task `vpid`.
     pub fn file_at(&self, vpid: u32, fd: u32) -> Option<u32> {
-        self.table_of(vpid)?.iter().find(|f| f.fd == fd).map(|f| f.id)
+        self.at.get(&(*self.table_of_task.get(&vpid)?, fd)).copied()
     }
 }

@@ -11,8 +11,9 @@ use crate::proto::{EventpollFileEntry, EventpollTfdEntry, FownEntry};
 use crate::sys::{fdinfo, proc, SysError};
 
 /// Finds the CRIU file id of the target registered under `tfd` (the
-/// `toff`-th registration with that number) in epoll `fd` of `pid`.
-pub type Resolve<'a> = dyn FnMut(i32, u32) -> Result<Option<u32>, SysError> + 'a;
+/// `toff`-th registration with that number; the `index`-th of `total` lines
+/// of fdinfo) in epoll `fd` of `pid`.
+pub type Resolve<'a> = dyn FnMut(i32, u32, usize, usize) -> Result<Option<u32>, SysError> + 'a;
 
 /// Capture epoll `fd` of task `pid` (real pid).
 pub fn capture(pid: i32, fd: i32, id: u32, fown: FownEntry, resolve: &mut Resolve<'_>) -> Result<EventpollFileEntry, EpollError> {
@@ -21,11 +22,11 @@ pub fn capture(pid: i32, fd: i32, id: u32, fown: FownEntry, resolve: &mut Resolv
     let targets = fdinfo::parse_epoll(&text).map_err(|source| EpollError::Fdinfo { pid, fd, source })?;
     let mut seen: std::collections::HashMap<i32, u32> = std::collections::HashMap::new();
     let mut tfds = Vec::with_capacity(targets.len());
-    for t in &targets {
+    for (index, t) in targets.iter().enumerate() {
         let toff = seen.entry(t.tfd).or_insert(0);
         let this = *toff;
         *toff += 1;
-        let target = resolve(t.tfd, this)?.ok_or(EpollError::TargetNotFound { id, pid, fd, tfd: t.tfd })?;
+        let target = resolve(t.tfd, this, index, targets.len())?.ok_or(EpollError::TargetNotFound { id, pid, fd, tfd: t.tfd })?;
         tfds.push(EventpollTfdEntry {
             id: target,
             tfd: t.tfd as u32,
