@@ -23,8 +23,7 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::harness::*;
 
@@ -47,38 +46,6 @@ fn criu_ext(test: &str) -> Option<PathBuf> {
     }
 }
 
-/// One run of `criu` at `bin` (like the harness's, with another binary).
-fn run_criu_at(bin: &Path, what: &str, args: &[String], dir: &Path, log_name: &str) -> CriuResult {
-    let mut cmd = Command::new(bin);
-    cmd.args(args);
-    for k in [
-        "CRIU_NOTIFY_QUEUED",
-        "CRIU_NOTIFY_FOLLOW_PATHS",
-        "CRIU_NOTIFY_FAULT",
-        "CRIU_LIBS_DIR",
-    ] {
-        cmd.env_remove(k);
-    }
-    cmd.env("CRIU_NOTIFY_CONFIG", dir.join("no-notify-plugin.conf"));
-    cmd.stdin(Stdio::null());
-    let t = Instant::now();
-    let out = cmd
-        .output()
-        .unwrap_or_else(|err| panic!("run {}: {err}", bin.display()));
-    let secs = t.elapsed().as_secs_f64();
-    let log = fs::read(dir.join(log_name))
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
-    let mut stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    stderr.push_str(&String::from_utf8_lossy(&out.stdout));
-    CriuResult {
-        what: format!("{what}: {} {}", bin.display(), args.join(" ")),
-        status: out.status,
-        log,
-        stderr,
-        secs,
-    }
-}
 
 fn common_args(cmd: &str, dir: &Path) -> Vec<String> {
     [
@@ -182,7 +149,7 @@ fn ext_case(
     fs::create_dir_all(&r.img).unwrap();
     let mut args = common_args("dump", &r.img);
     args.extend(["-t".to_string(), r.proc.pid.to_string()]);
-    let d = run_criu_at(&ext, "dump (CRIU_EXT)", &args, &r.img, "dump.log");
+    let d = run_criu_at(&ext, "dump (CRIU_EXT)", &args, &r.img, "dump.log", &[]);
     assert!(d.ok(), "dump with CRIU_EXT failed\n{}", d.summary());
     assert!(
         r.proc.reap_group(Duration::from_secs(10)),
@@ -264,7 +231,7 @@ fn ext_case(
     let rs = if restore_with_ext {
         let mut args = common_args("restore", &r.img);
         args.push("-d".into());
-        let rs = run_criu_at(&ext, "restore (CRIU_EXT)", &args, &r.img, "restore.log");
+        let rs = run_criu_at(&ext, "restore (CRIU_EXT)", &args, &r.img, "restore.log", &[]);
         r.proc.adopt();
         rs
     } else {

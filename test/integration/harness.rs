@@ -597,8 +597,20 @@ fn run_criu(
     log_name: &str,
     envs: &[(&str, &str)],
 ) -> CriuResult {
-    let e = env();
-    let mut cmd = Command::new(&e.criu);
+    run_criu_at(&env().criu, what, args, dir, log_name, envs)
+}
+
+/// One run of the criu binary at `bin`, with no plugin settings leaking in
+/// from the environment; `log_name` is read back from `dir`.
+pub fn run_criu_at(
+    bin: &Path,
+    what: &str,
+    args: &[String],
+    dir: &Path,
+    log_name: &str,
+    envs: &[(&str, &str)],
+) -> CriuResult {
+    let mut cmd = Command::new(bin);
     cmd.args(args);
     for k in PLUGIN_ENV {
         cmd.env_remove(k);
@@ -611,7 +623,7 @@ fn run_criu(
     let t = Instant::now();
     let out = cmd
         .output()
-        .unwrap_or_else(|err| panic!("run {}: {err}", e.criu.display()));
+        .unwrap_or_else(|err| panic!("run {}: {err}", bin.display()));
     let secs = t.elapsed().as_secs_f64();
     let log = fs::read(dir.join(log_name))
         .map(|b| String::from_utf8_lossy(&b).into_owned())
@@ -619,7 +631,7 @@ fn run_criu(
     let mut stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     stderr.push_str(&String::from_utf8_lossy(&out.stdout));
     CriuResult {
-        what: format!("{what}: criu {}", args.join(" ")),
+        what: format!("{what}: {} {}", bin.display(), args.join(" ")),
         status: out.status,
         log,
         stderr,
