@@ -30,6 +30,9 @@ impl Log for CriuLog {
 
     fn log(&self, record: &Record) {
         let line = format!("{PREFIX}{}", record.args());
+        // CRIU formats into one static buffer: one line at a time, even
+        // when several of the plugin's threads log.
+        let _one = LINE.lock().unwrap_or_else(|p| p.into_inner());
         if !criu_syms::print(criu_level(record.level()), &line) {
             eprintln!("{:<5} {line}", record.level());
         }
@@ -39,6 +42,7 @@ impl Log for CriuLog {
 }
 
 static LOGGER: CriuLog = CriuLog;
+static LINE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Install the bridge (idempotent).
 pub fn init() {

@@ -6,12 +6,16 @@
 //! final and CRIU's own file juggling (ghost files) is over, so no event
 //! reaches the application. Paths from the image are resolved inside the
 //! task's root (a private chroot on a helper thread), never the host's.
-//! Each watch gets its wd through INOTIFY_IOC_SETNEXTWD (O(1)); afterwards
-//! the kernel's own fdinfo is compared with the image: same wd, mask and
-//! (on the same filesystem) the same file handle.
+//! Each watch gets its wd through INOTIFY_IOC_SETNEXTWD (O(1)), and each
+//! path is looked up from the previous one's directory (single names, not a
+//! walk from the root). A second thread checks meanwhile that each path
+//! still leads to the dumped object (same file handle on the same
+//! filesystem). `CRIU_NOTIFY_VERIFY=1` also compares the kernel's fdinfo of
+//! the restored instance with the image afterwards.
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
 use rustix::fs::{Mode, OFlags};
@@ -19,7 +23,7 @@ use rustix::fs::{Mode, OFlags};
 use super::{InotifyError, IN_DONT_FOLLOW};
 use crate::proto::{InotifyFileEntry, InotifyWdEntry};
 use crate::sys::fhandle::{self, FileHandle};
-use crate::sys::{fdinfo, notify, proc, Context};
+use crate::sys::{fdinfo, notify, proc, Context, SysError};
 
 /// A new, empty instance with the dumped status flags.
 pub fn create(entry: &InotifyFileEntry) -> Result<OwnedFd, InotifyError> {
@@ -79,8 +83,8 @@ fn dumped_handle(w: &InotifyWdEntry) -> Option<FileHandle> {
     FileHandle::from_words(w.f_handle.r#type as i32, w.f_handle.bytes as usize, &w.f_handle.handle)
 }
 
-/// Add every watch of `entry` to the instance `ifd` (our copy of the
-/// restored task's fd). `task` is the real pid of the task whose root
+/// Add every watch of `entry` (which passed [`validate`]) to the instance
+/// `ifd` (our copy of the restored task's fd). `task` is the real pid of the task whose root
 /// resolves the paths; `holder` maps a dumped (virtual) pid to its real pid.
 pub fn add_watches(
     ifd: BorrowedFd<'_>,
@@ -89,7 +93,6 @@ pub fn add_watches(
     holder: &(dyn Fn(u32) -> Option<i32> + Sync),
     follow_paths: bool,
 ) -> Result<Outcome, InotifyError> {
-    validate(entry)?;
     let id = entry.id;
     let proc_dir = rustix::fs::open("/proc", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
         .ctx("open", "/proc")?;
@@ -121,97 +124,282 @@ pub fn add_watches(
         want_root.push(real);
     }
 
+    let limit = AtomicUsize::new(usize::MAX);
+    let jobs = Jobs { order: &order, want_root: &want_root, roots: &roots, limit: &limit };
     proc::with_private_fd_table(|| -> Result<Outcome, InotifyError> {
-        let mut current: Option<i32> = None;
-        let mut next: Option<i32> = None;
-        let mut fs_cache: HashMap<i32, Option<u64>> = HashMap::new();
+        // Two walks over the watches, one per core: this thread adds them,
+        // a second one checks that each path still leads to the dumped
+        // object (the identity check costs about as much as the add).
+        // Neither changes anything the other sees: each thread has its
+        // own root and cwd, and a failure of either fails the restore.
+        let (added, checked) = std::thread::scope(|sc| {
+            let checker = sc.spawn(|| -> (Vec<(usize, Verdict)>, Result<(), (usize, InotifyError)>) {
+                if let Err(e) = proc::private_cwd() {
+                    limit.store(0, Ordering::Relaxed);
+                    return (vec![], Err((0, e.into())));
+                }
+                jobs.check_all(id, follow_paths)
+            });
+            let added = jobs.add_all(ifd, id, holder, &proc_dir);
+            if let Err((i, _)) = &added {
+                // The checker still judges the watches up to this one: a
+                // replaced or moved object explains more than the failure.
+                limit.fetch_min(i + 1, Ordering::Relaxed);
+            }
+            let checked = checker.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (added, checked)
+        });
+        let (verdicts, checked) = checked;
         let mut out = Outcome { watches: order.len(), ..Default::default() };
-        for (w, want) in order.iter().zip(&want_root) {
-            let wd = w.wd as i32;
-            if current != Some(*want) {
-                rustix::process::fchdir(&roots[want]).ctx("fchdir", format!("/proc/{want}/root"))?;
-                rustix::process::chroot(".").ctx("chroot", format!("/proc/{want}/root"))?;
-                current = Some(*want);
+        for (i, v) in verdicts {
+            let w = order[i];
+            let path = w.path.as_deref().or(w.f_handle.path.as_deref()).unwrap_or("/");
+            match v {
+                Verdict::Same => {}
+                Verdict::Moved => {
+                    out.moved += 1;
+                    log::debug!("inotify id {id} wd {}: {path:?} re-attached by path on another filesystem", w.wd);
+                }
+                Verdict::Followed => {
+                    out.followed += 1;
+                    log::warn!("inotify id {id} wd {}: {path:?} is a different object than at dump; watching it (follow_paths)", w.wd);
+                }
             }
-            if next != Some(wd) {
-                notify::set_next_wd(ifd, wd)?;
-            }
-            let mask = WatchFlags::from_bits_retain(w.mask | IN_DONT_FOLLOW);
-            let (got, shown) = if w.unlinked == Some(true) {
-                // Re-watch through the fd that holds the (ghost) file open.
-                let vpid = w.holder_pid.unwrap_or_default();
-                let hfd = w.holder_fd.unwrap_or_default();
-                let real = holder(vpid).ok_or_else(|| InotifyError::BadImage {
-                    id,
-                    wd,
-                    what: format!("holder pid {vpid} is not in the restored tree"),
-                })?;
-                let rel = format!("{real}/fd/{hfd}");
-                rustix::process::fchdir(&proc_dir).ctx("fchdir", "/proc")?;
-                // Follow the /proc magic link: no IN_DONT_FOLLOW here.
-                let r = inotify::add_watch(ifd, rel.as_str(), WatchFlags::from_bits_retain(w.mask));
-                rustix::process::chdir("/").ctx("chdir", "/")?;
-                (r, format!("/proc/{rel}"))
-            } else {
-                let p = w.path.as_deref().or(w.f_handle.path.as_deref()).unwrap_or("/");
-                identity(id, w, p, follow_paths, &mut fs_cache, &mut out)?;
-                (inotify::add_watch(ifd, p, mask), p.to_owned())
-            };
-            let got = got.map_err(|e| InotifyError::AddWatch {
-                id,
-                wd,
-                path: shown.clone(),
-                source: crate::sys::SysError::new("inotify_add_watch", &shown, e),
-            })?;
-            if got != wd {
-                return Err(InotifyError::WrongWd { id, wd, got, path: shown });
-            }
-            next = wd.checked_add(1);
+        }
+        match (added, checked) {
+            (Ok(()), Ok(())) => {}
+            (Err((i, e)), Err((j, f))) => return Err(if j <= i { f } else { e }),
+            (Err((_, e)), Ok(())) | (Ok(()), Err((_, e))) => return Err(e),
         }
         if std::env::var_os("CRIU_NOTIFY_VERIFY").is_some() {
+            rustix::process::chdir("/").ctx("chdir", "/")?;
             verify(ifd, entry, &proc_dir, follow_paths)?;
         }
         Ok(out)
     })?
 }
 
-/// Is the object at `path` (inside the task's root) the one dumped? Same
-/// file handle: yes. Otherwise, on the dumped filesystem (same fsid) it was
-/// replaced: an error unless the user follows paths; on another filesystem
-/// the watch is re-attached by path (migration).
+/// The watches of one instance in wd order, with the root each path is
+/// resolved in; shared by the thread that adds and the one that checks.
+struct Jobs<'a> {
+    order: &'a [&'a InotifyWdEntry],
+    want_root: &'a [i32],
+    roots: &'a HashMap<i32, OwnedFd>,
+    /// Lowered by either thread when it fails: the other stops there.
+    limit: &'a AtomicUsize,
+}
+
+impl Jobs<'_> {
+    /// Add every watch, each at its wd. `Err` carries the index of the
+    /// failed watch.
+    fn add_all(
+        &self,
+        ifd: BorrowedFd<'_>,
+        id: u32,
+        holder: &(dyn Fn(u32) -> Option<i32> + Sync),
+        proc_dir: &OwnedFd,
+    ) -> Result<(), (usize, InotifyError)> {
+        let mut walk = Walker::new(self.roots);
+        let mut next: Option<i32> = None;
+        for (i, (w, want)) in self.order.iter().zip(self.want_root).enumerate() {
+            if i >= self.limit.load(Ordering::Relaxed) {
+                break;
+            }
+            let wd = w.wd as i32;
+            let at = |e: InotifyError| (i, e);
+            walk.enter(*want).map_err(at)?;
+            if next != Some(wd) {
+                notify::set_next_wd(ifd, wd).map_err(|e| at(e.into()))?;
+            }
+            let (got, shown) = if w.unlinked == Some(true) {
+                // Re-watch through the fd that holds the (ghost) file open.
+                let vpid = w.holder_pid.unwrap_or_default();
+                let hfd = w.holder_fd.unwrap_or_default();
+                let real = holder(vpid).ok_or_else(|| {
+                    at(InotifyError::BadImage { id, wd, what: format!("holder pid {vpid} is not in the restored tree") })
+                })?;
+                let rel = format!("{real}/fd/{hfd}");
+                rustix::process::fchdir(proc_dir).ctx("fchdir", "/proc").map_err(|e| at(e.into()))?;
+                // Follow the /proc magic link: no IN_DONT_FOLLOW here.
+                let r = inotify::add_watch(ifd, rel.as_str(), WatchFlags::from_bits_retain(w.mask));
+                walk.to_root().map_err(at)?;
+                (r, format!("/proc/{rel}"))
+            } else {
+                let p = image_path(id, w).map_err(at)?;
+                let mask = WatchFlags::from_bits_retain(w.mask | IN_DONT_FOLLOW);
+                (inotify::add_watch(ifd, walk.rel(p), mask), p.to_owned())
+            };
+            let got = got.map_err(|e| {
+                at(InotifyError::AddWatch {
+                    id,
+                    wd,
+                    path: shown.clone(),
+                    source: crate::sys::SysError::new("inotify_add_watch", &shown, e),
+                })
+            })?;
+            if got != wd {
+                return Err(at(InotifyError::WrongWd { id, wd, got, path: shown }));
+            }
+            next = wd.checked_add(1);
+        }
+        Ok(())
+    }
+
+    /// The identity check of every watch on a path (see [`identity`]):
+    /// the watches whose verdict is not `Same`, by index, up to the first
+    /// failure (index and error), if any.
+    fn check_all(&self, id: u32, follow_paths: bool) -> (Vec<(usize, Verdict)>, Result<(), (usize, InotifyError)>) {
+        let mut walk = Walker::new(self.roots);
+        let mut fs_cache: HashMap<i32, Option<u64>> = HashMap::new();
+        let mut odd = Vec::new();
+        for (i, (w, want)) in self.order.iter().zip(self.want_root).enumerate() {
+            if i >= self.limit.load(Ordering::Relaxed) {
+                break;
+            }
+            if w.unlinked == Some(true) {
+                continue;
+            }
+            let r = walk
+                .enter(*want)
+                .and_then(|()| image_path(id, w))
+                .and_then(|p| identity(id, w, p, walk.rel(p), follow_paths, &mut fs_cache));
+            match r {
+                Ok(Verdict::Same) => {}
+                Ok(v) => odd.push((i, v)),
+                Err(e) => {
+                    self.limit.fetch_min(i, Ordering::Relaxed);
+                    return (odd, Err((i, e)));
+                }
+            }
+        }
+        (odd, Ok(()))
+    }
+}
+
+/// The path of a watch on a linked object, checked again right where it is
+/// used (it is resolved inside the task's root only).
+fn image_path(id: u32, w: &InotifyWdEntry) -> Result<&str, InotifyError> {
+    let p = w.path.as_deref().or(w.f_handle.path.as_deref()).unwrap_or("/");
+    if !clean_path(p) {
+        return Err(InotifyError::BadPath { id, wd: w.wd as i32, path: p.to_owned() });
+    }
+    Ok(p)
+}
+
+/// A thread resolving image paths: chrooted into one task's root, with its
+/// cwd somewhere inside. Paths are looked up relative to the cwd, so that a
+/// run of watches in one directory costs single-name lookups, not a walk
+/// from the root each (what the program itself pays). Only on a thread
+/// with a private fs context.
+struct Walker<'r> {
+    roots: &'r HashMap<i32, OwnedFd>,
+    root: Option<i32>,
+    /// The cwd as a path inside the root ("" is the root itself); `None`
+    /// when unknown.
+    cwd: Option<String>,
+}
+
+impl<'r> Walker<'r> {
+    fn new(roots: &'r HashMap<i32, OwnedFd>) -> Self {
+        Walker { roots, root: None, cwd: None }
+    }
+
+    /// Chroot into the root of task `want` (real pid), if not there yet.
+    fn enter(&mut self, want: i32) -> Result<(), InotifyError> {
+        if self.root != Some(want) {
+            let fd = self.roots.get(&want).ok_or(InotifyError::BadImage { id: 0, wd: 0, what: format!("no root for pid {want}") })?;
+            rustix::process::fchdir(fd).ctx("fchdir", format!("/proc/{want}/root"))?;
+            rustix::process::chroot(".").ctx("chroot", format!("/proc/{want}/root"))?;
+            self.root = Some(want);
+            self.cwd = Some(String::new());
+        }
+        Ok(())
+    }
+
+    /// Back to the root after the cwd was moved elsewhere.
+    fn to_root(&mut self) -> Result<(), InotifyError> {
+        rustix::process::chdir("/").ctx("chdir", "/")?;
+        self.cwd = Some(String::new());
+        Ok(())
+    }
+
+    /// `p` (clean, absolute) as a path to use from the cwd; moves the cwd
+    /// to `p`'s directory when `p` is outside it. If that directory cannot
+    /// be entered, `p` itself: the lookup then reports the failure.
+    fn rel<'p>(&mut self, p: &'p str) -> &'p str {
+        if let Some(rel) = self.cwd.as_deref().and_then(|d| relative_to(d, p)) {
+            return rel;
+        }
+        let parent = parent_of(p);
+        match rustix::process::chdir(if parent.is_empty() { "/" } else { parent }) {
+            Ok(()) => {
+                self.cwd = Some(parent.to_owned());
+                relative_to(parent, p).unwrap_or(p)
+            }
+            Err(_) => p,
+        }
+    }
+}
+
+/// `p` (clean, absolute) relative to directory `dir` ("" for the root, else
+/// clean and absolute): `.` for `dir` itself, `None` outside it.
+fn relative_to<'p>(dir: &str, p: &'p str) -> Option<&'p str> {
+    let rest = p.strip_prefix(dir)?;
+    match rest {
+        "" | "/" => Some("."),
+        _ => rest.strip_prefix('/'),
+    }
+}
+
+/// The directory holding `p` (clean, absolute): "" for the root and for
+/// objects directly in it.
+fn parent_of(p: &str) -> &str {
+    p.rfind('/').map_or("", |i| &p[..i])
+}
+
+/// What the identity check found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    /// The dumped object.
+    Same,
+    /// Another filesystem: re-attached by path (migration).
+    Moved,
+    /// Replaced on the dumped filesystem, watched anyway (follow_paths).
+    Followed,
+}
+
+/// Is the object at `path` (inside the task's root; `rel` from the cwd)
+/// the one dumped? Same file handle: yes. Otherwise, on the dumped
+/// filesystem (same fsid) it was replaced: an error unless the user follows
+/// paths; on another filesystem the watch is re-attached by path.
 fn identity(
     id: u32,
     w: &InotifyWdEntry,
     path: &str,
+    rel: &str,
     follow_paths: bool,
     fs_cache: &mut HashMap<i32, Option<u64>>,
-    out: &mut Outcome,
-) -> Result<(), InotifyError> {
+) -> Result<Verdict, InotifyError> {
     let wd = w.wd as i32;
     let add_err = |e: crate::sys::SysError| InotifyError::AddWatch { id, wd, path: path.to_owned(), source: e };
-    let dumped = dumped_handle(w);
-    let (same, mnt) = match fhandle::name_to_handle(rustix::fs::CWD, path) {
-        Ok((h, mnt)) => (dumped.as_ref().is_some_and(|d| !d.bytes.is_empty() && *d == h), mnt),
+    let (same, mnt) = match fhandle::name_to_handle(rustix::fs::CWD, rel) {
+        Ok((h, mnt)) => (w.f_handle.bytes > 0 && h.matches_words(w.f_handle.r#type as i32, w.f_handle.bytes as usize, &w.f_handle.handle), mnt),
         Err(e) if e.errno == rustix::io::Errno::OPNOTSUPP => {
-            let st = rustix::fs::lstat(path).ctx("lstat", path).map_err(add_err)?;
+            let st = rustix::fs::lstat(rel).ctx("lstat", path).map_err(add_err)?;
             (st.st_ino == w.i_ino, -1)
         }
-        Err(e) => return Err(add_err(e)),
+        Err(e) => return Err(add_err(SysError::new("name_to_handle_at", path, e.errno))),
     };
     if same {
-        return Ok(());
+        return Ok(Verdict::Same);
     }
-    let fsid = *fs_cache.entry(mnt).or_insert_with(|| rustix::fs::statvfs(path).ok().map(|v| v.f_fsid));
+    let fsid = *fs_cache.entry(mnt).or_insert_with(|| rustix::fs::statvfs(rel).ok().map(|v| v.f_fsid));
     let same_fs = fsid.is_some() && fsid == w.fsid && w.fsid != Some(0);
     if !same_fs {
-        out.moved += 1;
-        log::debug!("inotify id {id} wd {wd}: {path:?} re-attached by path on another filesystem");
-        return Ok(());
+        return Ok(Verdict::Moved);
     }
     if follow_paths {
-        out.followed += 1;
-        log::warn!("inotify id {id} wd {wd}: {path:?} is a different object than at dump; watching it (follow_paths)");
-        return Ok(());
+        return Ok(Verdict::Followed);
     }
     Err(InotifyError::Replaced { id, wd, path: path.to_owned() })
 }
@@ -273,6 +461,19 @@ fn verify(ifd: BorrowedFd<'_>, entry: &InotifyFileEntry, proc_dir: &OwnedFd, fol
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relative_lookups() {
+        assert_eq!(relative_to("", "/"), Some("."));
+        assert_eq!(relative_to("", "/a/b"), Some("a/b"));
+        assert_eq!(relative_to("/a", "/a"), Some("."));
+        assert_eq!(relative_to("/a", "/a/b/c"), Some("b/c"));
+        assert_eq!(relative_to("/a", "/ab"), None);
+        assert_eq!(relative_to("/a", "/b/a"), None);
+        assert_eq!(parent_of("/a/b"), "/a");
+        assert_eq!(parent_of("/a"), "");
+        assert_eq!(parent_of("/"), "");
+    }
 
     #[test]
     fn paths_must_be_clean() {

@@ -48,6 +48,15 @@ impl FileHandle {
         bytes.truncate(len);
         Some(FileHandle { handle_type, bytes })
     }
+
+    /// Is this the handle CRIU's words describe? (Compares without
+    /// building one: restore checks every watch.)
+    pub fn matches_words(&self, handle_type: i32, len: usize, words: &[u64]) -> bool {
+        handle_type == self.handle_type
+            && len == self.bytes.len()
+            && len <= words.len() * 8
+            && self.bytes.chunks(8).zip(words).all(|(c, w)| c == &w.to_ne_bytes()[..c.len()])
+    }
 }
 
 /// The handle and mount id of `path` relative to `dir` (an empty path with
@@ -116,6 +125,19 @@ pub fn stat_of(fd: impl AsFd, what: &str) -> Result<rustix::fs::Stat, SysError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn words_match_without_building() {
+        let h = FileHandle { handle_type: 1, bytes: (1..=12).collect() };
+        let w = h.to_words();
+        assert!(h.matches_words(1, 12, &w));
+        assert!(!h.matches_words(2, 12, &w));
+        assert!(!h.matches_words(1, 11, &w));
+        assert!(!h.matches_words(1, 12, &w[..1]));
+        let mut other = w.clone();
+        other[1] ^= 1;
+        assert!(!h.matches_words(1, 12, &other));
+    }
 
     #[test]
     fn words_round_trip() {
