@@ -10,7 +10,7 @@ use std::os::fd::{AsFd, IntoRawFd, OwnedFd};
 use std::sync::Mutex;
 
 use crate::config::Config;
-use crate::criu::image;
+use crate::criu::{image, wire};
 use crate::criu::takeover;
 use crate::criu::tree::{Tree, TreeError};
 use crate::dump::{EVENTPOLL_IMG, INOTIFY_IMG};
@@ -75,7 +75,7 @@ fn load(dir: std::os::fd::BorrowedFd<'_>, required: bool) -> Result<State, Error
     };
     let t0 = std::time::Instant::now();
     let inotify: Vec<InotifyFileEntry> = match read(INOTIFY_IMG)? {
-        Some(b) => image::decode_all(INOTIFY_IMG, image::INOTIFY_FILE, &b)?,
+        Some(b) => image::decode_all_with(INOTIFY_IMG, image::INOTIFY_FILE, &b, wire::decode_inotify)?,
         None => vec![],
     };
     let epoll: Vec<EventpollFileEntry> = match read(EVENTPOLL_IMG)? {

@@ -123,13 +123,22 @@ pub fn decode_all<M: prost::Message + Default>(
     kind: Kind,
     bytes: &[u8],
 ) -> Result<Vec<M>, ImageError> {
+    decode_all_with(file, kind, bytes, |e| M::decode(e))
+}
+
+/// Decode every entry of an image with `decode` (e.g. one of
+/// [`super::wire`]'s parallel decoders).
+pub fn decode_all_with<M>(
+    file: &str,
+    kind: Kind,
+    bytes: &[u8],
+    decode: impl Fn(&[u8]) -> Result<M, prost::DecodeError>,
+) -> Result<Vec<M>, ImageError> {
     parse(file, kind, bytes)?
         .entries
         .iter()
         .enumerate()
-        .map(|(index, e)| {
-            M::decode(*e).map_err(|source| ImageError::Decode { file: file.to_owned(), index, source })
-        })
+        .map(|(index, e)| decode(e).map_err(|source| ImageError::Decode { file: file.to_owned(), index, source }))
         .collect()
 }
 

@@ -1,7 +1,9 @@
 //! Everything that knows CRIU's side: its log, its image files, the dumped
-//! tree as its images describe it, and the takeover of its entries.
+//! tree as its images describe it, the takeover of its entries, and fast
+//! decoding of its largest messages.
 
 pub mod image;
 pub mod log;
 pub mod takeover;
 pub mod tree;
+pub mod wire;

@@ -44,15 +44,11 @@ pub fn clean_path(p: &str) -> bool {
 
 /// Check one wd entry of an image before acting on it.
 pub fn validate(entry: &InotifyFileEntry) -> Result<(), InotifyError> {
-    let mut seen = std::collections::HashSet::new();
     for w in &entry.wd {
         let wd = w.wd as i32;
         let bad = |what: String| InotifyError::BadImage { id: entry.id, wd, what };
         if wd <= 0 {
             return Err(bad(format!("wd {} is not a positive number", w.wd)));
-        }
-        if !seen.insert(wd) {
-            return Err(bad("duplicate wd".into()));
         }
         if w.unlinked != Some(true) {
             let p = w.path.as_deref().or(w.f_handle.path.as_deref()).unwrap_or("");
@@ -62,9 +58,15 @@ pub fn validate(entry: &InotifyFileEntry) -> Result<(), InotifyError> {
         } else if w.holder_pid.is_none() || w.holder_fd.is_none() {
             return Err(bad("unlinked object without a holder fd".into()));
         }
-        if FileHandle::from_words(w.f_handle.r#type as i32, w.f_handle.bytes as usize, &w.f_handle.handle).is_none() {
+        if !FileHandle::fits(w.f_handle.bytes as usize, &w.f_handle.handle) {
             return Err(bad(format!("file handle of {} bytes does not fit", w.f_handle.bytes)));
         }
+    }
+    // Duplicates by sorting (images list wds in order, or reversed).
+    let mut wds: Vec<u32> = entry.wd.iter().map(|w| w.wd).collect();
+    wds.sort_unstable();
+    if let Some(d) = wds.windows(2).find(|p| p[0] == p[1]) {
+        return Err(InotifyError::BadImage { id: entry.id, wd: d[0] as i32, what: "duplicate wd".into() });
     }
     Ok(())
 }

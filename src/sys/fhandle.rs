@@ -41,12 +41,17 @@ impl FileHandle {
 
     /// Inverse of [`to_words`](Self::to_words); `None` if `len` does not fit.
     pub fn from_words(handle_type: i32, len: usize, words: &[u64]) -> Option<FileHandle> {
-        if len > MAX_HANDLE_SZ || len > words.len() * 8 {
+        if !Self::fits(len, words) {
             return None;
         }
         let mut bytes: Vec<u8> = words.iter().flat_map(|w| w.to_ne_bytes()).collect();
         bytes.truncate(len);
         Some(FileHandle { handle_type, bytes })
+    }
+
+    /// Do `len` bytes of handle fit the kernel's limit and `words`?
+    pub fn fits(len: usize, words: &[u64]) -> bool {
+        len <= MAX_HANDLE_SZ && len <= words.len() * 8
     }
 
     /// Is this the handle CRIU's words describe? (Compares without

@@ -1,0 +1,211 @@
+//! Decoding CRIU's largest messages on several cores.
+//!
+//! An inotify entry with 100k watches is one protobuf message of about
+//! 11 MB, nearly all of it one repeated field (the watches). Protobuf
+//! decodes a repeated message field one element at a time and appends it,
+//! so the elements can be decoded apart (and in parallel) and the rest of
+//! the message on its own: the result is the same message. The scan here
+//! only finds where the elements are; whatever it does not understand, and
+//! every failure, is decoded by prost as a whole, so that errors are always
+//! prost's own.
+
+use prost::{DecodeError, Message};
+
+use crate::proto::{FileEntry, InotifyFileEntry};
+
+/// Below this many elements one thread decodes the whole message.
+const PARALLEL_FROM: usize = 4096;
+
+/// `inotify_file_entry.wd`, `file_entry.ify`.
+const INOTIFY_WD: u32 = 5;
+const FILE_IFY: u32 = 13;
+
+fn varint(b: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut v: u64 = 0;
+    for i in 0..10 {
+        let byte = *b.get(*pos)?;
+        *pos += 1;
+        v |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// Split message `msg` into the length-delimited occurrences of field
+/// `field` and the bytes of every other field, in order. `None` if the
+/// wire format does not scan (groups, truncation, bad wire types).
+pub fn split(msg: &[u8], field: u32) -> Option<(Vec<u8>, Vec<&[u8]>)> {
+    let mut rest = Vec::new();
+    let mut items = Vec::new();
+    let mut pos = 0;
+    while pos < msg.len() {
+        let start = pos;
+        let key = varint(msg, &mut pos)?;
+        let tag = u32::try_from(key >> 3).ok()?;
+        match key & 7 {
+            0 => {
+                varint(msg, &mut pos)?;
+            }
+            1 => pos = pos.checked_add(8)?,
+            2 => {
+                let len = usize::try_from(varint(msg, &mut pos)?).ok()?;
+                let end = pos.checked_add(len).filter(|e| *e <= msg.len())?;
+                if tag == field {
+                    items.push(&msg[pos..end]);
+                    pos = end;
+                    continue;
+                }
+                pos = end;
+            }
+            5 => pos = pos.checked_add(4)?,
+            _ => return None,
+        }
+        if pos > msg.len() {
+            return None;
+        }
+        rest.extend_from_slice(&msg[start..pos]);
+    }
+    Some((rest, items))
+}
+
+/// Decode `items` in order, on up to `available_parallelism` threads, each
+/// straight into its part of the result (no regrowing, no moving).
+fn decode_items<E: Message + Default + Send>(items: &[&[u8]]) -> Result<Vec<E>, DecodeError> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let mut out: Vec<E> = Vec::with_capacity(items.len());
+    out.resize_with(items.len(), E::default);
+    let fill = |slots: &mut [E], bytes: &[&[u8]]| -> Result<(), DecodeError> {
+        for (slot, b) in slots.iter_mut().zip(bytes) {
+            slot.merge(*b)?;
+        }
+        Ok(())
+    };
+    if workers < 2 || items.len() < PARALLEL_FROM {
+        fill(&mut out, items)?;
+        return Ok(out);
+    }
+    let chunk = items.len().div_ceil(workers);
+    std::thread::scope(|sc| {
+        let parts: Vec<_> = out
+            .chunks_mut(chunk)
+            .zip(items.chunks(chunk))
+            .map(|(slots, bytes)| sc.spawn(move || fill(slots, bytes)))
+            .collect();
+        parts.into_iter().try_for_each(|p| p.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+    })?;
+    Ok(out)
+}
+
+/// An inotify entry (ours or CRIU's), its watches decoded in parallel.
+pub fn decode_inotify(msg: &[u8]) -> Result<InotifyFileEntry, DecodeError> {
+    let fast = || -> Option<InotifyFileEntry> {
+        let (rest, items) = split(msg, INOTIFY_WD)?;
+        if items.len() < PARALLEL_FROM {
+            return None;
+        }
+        let mut e = InotifyFileEntry::decode(rest.as_slice()).ok()?;
+        e.wd = decode_items(&items).ok()?;
+        Some(e)
+    };
+    match fast() {
+        Some(e) => Ok(e),
+        None => InotifyFileEntry::decode(msg),
+    }
+}
+
+/// A files.img entry; a big inotify entry inside it decoded in parallel.
+pub fn decode_file(msg: &[u8]) -> Result<FileEntry, DecodeError> {
+    if msg.len() < PARALLEL_FROM * 16 {
+        return FileEntry::decode(msg);
+    }
+    let fast = || -> Option<FileEntry> {
+        let (rest, items) = split(msg, FILE_IFY)?;
+        // A message field given twice is merged: leave that to prost.
+        let [ify] = items.as_slice() else { return None };
+        let mut f = FileEntry::decode(rest.as_slice()).ok()?;
+        f.ify = Some(decode_inotify(ify).ok()?);
+        Some(f)
+    };
+    match fast() {
+        Some(f) => Ok(f),
+        None => FileEntry::decode(msg),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{FhEntry, InotifyWdEntry};
+
+    fn big(n: u32) -> InotifyFileEntry {
+        InotifyFileEntry {
+            id: 7,
+            flags: 0o4000,
+            wd: (1..=n)
+                .map(|wd| InotifyWdEntry {
+                    id: 7,
+                    i_ino: u64::from(wd) * 3,
+                    mask: 0x3ce,
+                    wd,
+                    f_handle: FhEntry { bytes: 8, r#type: 1, handle: vec![u64::from(wd) << 40], path: Some(format!("/d/{wd}")), mnt_id: None },
+                    path: (wd % 3 == 0).then(|| format!("/p/{wd}")),
+                    ..Default::default()
+                })
+                .collect(),
+            queued_bytes: Some(5),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn split_decode_equals_prost() {
+        for n in [0, 3, PARALLEL_FROM as u32 + 17] {
+            let e = big(n);
+            let bytes = e.encode_to_vec();
+            assert_eq!(decode_inotify(&bytes).unwrap(), e);
+            let f = FileEntry { r#type: 9, id: 7, ify: Some(e.clone()), ..Default::default() };
+            assert_eq!(decode_file(&f.encode_to_vec()).unwrap(), f);
+        }
+    }
+
+    /// Damaged input: the same result as prost's (value or failure).
+    #[test]
+    fn damage_gives_prost_result() {
+        let e = big(PARALLEL_FROM as u32 + 1);
+        let good = e.encode_to_vec();
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..200 {
+            let mut b = good.clone();
+            match next() % 3 {
+                0 => {
+                    let at = (next() as usize) % b.len();
+                    b[at] = next() as u8;
+                }
+                1 => b.truncate((next() as usize) % b.len()),
+                _ => {
+                    let at = (next() as usize) % b.len();
+                    b.insert(at, next() as u8);
+                }
+            }
+            let ours = decode_inotify(&b).ok();
+            let theirs = InotifyFileEntry::decode(b.as_slice()).ok();
+            assert_eq!(ours, theirs);
+        }
+    }
+
+    #[test]
+    fn scan_refuses_what_it_does_not_know() {
+        assert!(split(&[0x0b], 1).is_none(), "start group");
+        assert!(split(&[0x2a, 0x05, 1], 5).is_none(), "truncated field");
+        assert!(split(&[0x08], 1).is_none(), "missing varint");
+        assert_eq!(split(&[0x08, 0x01, 0x2a, 0x01, 0x09], 5), Some((vec![0x08, 0x01], vec![&[0x09][..]])));
+    }
+}
