@@ -245,10 +245,10 @@ fn takeover(dir: std::os::fd::BorrowedFd<'_>, state: &State) -> Result<usize, Er
     if let Some(b) = takeover::add_inventory_plugin("inventory.img", &inv, "notify_plugin")? {
         files.push(("inventory.img".into(), b));
     }
-    let ino_msgs: Vec<InotifyFileEntry> = merge_existing(dir, INOTIFY_IMG, image::INOTIFY_FILE, inotify.iter().map(|e| e.0.clone()))?;
-    let ep_msgs: Vec<EventpollFileEntry> = merge_existing(dir, EVENTPOLL_IMG, image::EVENTPOLL_FILE, eventpoll.iter().map(|e| e.0.clone()))?;
-    files.push((INOTIFY_IMG.into(), image::encode_messages(image::INOTIFY_FILE, &ino_msgs)));
-    files.push((EVENTPOLL_IMG.into(), image::encode_messages(image::EVENTPOLL_FILE, &ep_msgs)));
+    let ino_old: Vec<InotifyFileEntry> = existing(dir, INOTIFY_IMG, image::INOTIFY_FILE)?;
+    let ep_old: Vec<EventpollFileEntry> = existing(dir, EVENTPOLL_IMG, image::EVENTPOLL_FILE)?;
+    files.push((INOTIFY_IMG.into(), image::encode_messages(image::INOTIFY_FILE, ino_old.iter().chain(inotify.iter().map(|e| &e.0)))));
+    files.push((EVENTPOLL_IMG.into(), image::encode_messages(image::EVENTPOLL_FILE, ep_old.iter().chain(eventpoll.iter().map(|e| &e.0)))));
 
     fault("rewrite")?;
     let owners: BTreeMap<u32, FownEntry> = inotify
@@ -288,19 +288,12 @@ fn takeover(dir: std::os::fd::BorrowedFd<'_>, state: &State) -> Result<usize, Er
     Ok(inotify.len() + eventpoll.len())
 }
 
-/// Entries already in our image (written by an earlier step) plus `new`.
-fn merge_existing<M: prost::Message + Default>(
-    dir: std::os::fd::BorrowedFd<'_>,
-    name: &str,
-    kind: image::Kind,
-    new: impl Iterator<Item = M>,
-) -> Result<Vec<M>, Error> {
-    let mut v: Vec<M> = match image::read_file(dir, name)? {
+/// Entries already in our image (written by an earlier step); ours follow.
+fn existing<M: prost::Message + Default>(dir: std::os::fd::BorrowedFd<'_>, name: &str, kind: image::Kind) -> Result<Vec<M>, Error> {
+    Ok(match image::read_file(dir, name)? {
         Some(b) => image::decode_all(name, kind, &b)?,
         None => vec![],
-    };
-    v.extend(new);
-    Ok(v)
+    })
 }
 
 /// Which CRIU file is registered under `tfd` (the `toff`-th such) in epoll

@@ -158,8 +158,8 @@ pub fn encode<'e>(kind: Kind, entries: impl IntoIterator<Item = &'e [u8]>) -> Ve
 }
 
 /// Frame messages into a whole image file.
-pub fn encode_messages<M: prost::Message>(kind: Kind, msgs: &[M]) -> Vec<u8> {
-    let bodies: Vec<Vec<u8>> = msgs.iter().map(|m| m.encode_to_vec()).collect();
+pub fn encode_messages<'m, M: prost::Message + 'm>(kind: Kind, msgs: impl IntoIterator<Item = &'m M>) -> Vec<u8> {
+    let bodies: Vec<Vec<u8>> = msgs.into_iter().map(|m| m.encode_to_vec()).collect();
     encode(kind, bodies.iter().map(Vec::as_slice))
 }
 

@@ -72,7 +72,7 @@ pub fn split(msg: &[u8], field: u32) -> Option<(Vec<u8>, Vec<&[u8]>)> {
 
 /// Decode `items` in order, on up to `available_parallelism` threads, each
 /// straight into its part of the result (no regrowing, no moving).
-fn decode_items<E: Message + Default + Send>(items: &[&[u8]]) -> Result<Vec<E>, DecodeError> {
+fn decode_items<E: Message + Default + Send>(items: &[&[u8]], threads_from: usize) -> Result<Vec<E>, DecodeError> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     let mut out: Vec<E> = Vec::with_capacity(items.len());
     out.resize_with(items.len(), E::default);
@@ -82,7 +82,7 @@ fn decode_items<E: Message + Default + Send>(items: &[&[u8]]) -> Result<Vec<E>, 
         }
         Ok(())
     };
-    if workers < 2 || items.len() < PARALLEL_FROM {
+    if workers < 2 || items.len() < threads_from {
         fill(&mut out, items)?;
         return Ok(out);
     }
@@ -100,13 +100,20 @@ fn decode_items<E: Message + Default + Send>(items: &[&[u8]]) -> Result<Vec<E>, 
 
 /// An inotify entry (ours or CRIU's), its watches decoded in parallel.
 pub fn decode_inotify(msg: &[u8]) -> Result<InotifyFileEntry, DecodeError> {
+    decode_inotify_tuned(msg, PARALLEL_FROM, PARALLEL_FROM)
+}
+
+/// [`decode_inotify`] splitting from `split_from` watches and using
+/// threads from `threads_from` (small values let tests and the fuzzer reach
+/// the split path with small inputs).
+pub fn decode_inotify_tuned(msg: &[u8], split_from: usize, threads_from: usize) -> Result<InotifyFileEntry, DecodeError> {
     let fast = || -> Option<InotifyFileEntry> {
         let (rest, items) = split(msg, INOTIFY_WD)?;
-        if items.len() < PARALLEL_FROM {
+        if items.len() < split_from {
             return None;
         }
         let mut e = InotifyFileEntry::decode(rest.as_slice()).ok()?;
-        e.wd = decode_items(&items).ok()?;
+        e.wd = decode_items(&items, threads_from).ok()?;
         Some(e)
     };
     match fast() {

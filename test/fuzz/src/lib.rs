@@ -102,8 +102,12 @@ fn decode_as<M: Message + Default + PartialEq + std::fmt::Debug>(kind: Kind, dat
     }
 }
 
-/// `image::decode_all` for every message type the plugin reads.
+/// `image::decode_all` for every message type the plugin reads; the
+/// split decoder of big inotify entries gives prost's result on any input.
 pub fn messages(data: &[u8]) {
+    let prost_says = InotifyFileEntry::decode(data).ok();
+    assert_eq!(criu_notify::criu::wire::decode_inotify_tuned(data, 0, usize::MAX).ok(), prost_says, "split decode differs from prost");
+    assert_eq!(criu_notify::criu::wire::decode_inotify_tuned(data, 0, 2).ok(), prost_says, "threaded split decode differs from prost");
     decode_as::<InotifyFileEntry>(image::INOTIFY_FILE, data);
     decode_as::<EventpollFileEntry>(image::EVENTPOLL_FILE, data);
     decode_as::<FileEntry>(image::FILES, data);
