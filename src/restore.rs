@@ -5,7 +5,7 @@
 //! `criu restore` fails instead of resuming a process with part of its
 //! state missing (CRIU ignores this hook's return value).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsFd, IntoRawFd, OwnedFd};
 use std::sync::Mutex;
 
@@ -18,7 +18,8 @@ use crate::inotify::restore as ino;
 use crate::epoll::restore as ep;
 use crate::plugin::{HookResult, ENOTSUP};
 use crate::proto::{EventpollFileEntry, FdTypes, InotifyFileEntry};
-use crate::sys::{criu_syms, kcmp, proc};
+use crate::sys::shared::SharedFlags;
+use crate::sys::{criu_syms, proc};
 use crate::Error;
 
 #[derive(Default)]
@@ -26,7 +27,37 @@ struct State {
     tree: Tree,
     inotify: HashMap<u32, InotifyFileEntry>,
     epoll: HashMap<u32, EventpollFileEntry>,
+    /// Which registrations the restored tasks made themselves.
+    in_task: Option<InTask>,
     finished: bool,
+}
+
+/// One shared flag per registration of every epoll: set by the restored
+/// task that made it (RESTORE_EXT_FILE), read by the late pass.
+struct InTask {
+    flags: SharedFlags,
+    /// Index of each epoll's first registration among the flags.
+    base: HashMap<u32, usize>,
+}
+
+impl InTask {
+    fn new(epoll: &HashMap<u32, EventpollFileEntry>) -> Option<InTask> {
+        let mut ids: Vec<u32> = epoll.keys().copied().collect();
+        ids.sort_unstable();
+        let mut base = HashMap::new();
+        let mut n = 0usize;
+        for id in ids {
+            base.insert(id, n);
+            n += epoll[&id].tfd.len();
+        }
+        match SharedFlags::new(n) {
+            Ok(flags) => Some(InTask { flags, base }),
+            Err(e) => {
+                log::warn!("every epoll registration is made from outside the tasks: {e}");
+                None
+            }
+        }
+    }
 }
 
 static STATE: Mutex<Option<State>> = Mutex::new(None);
@@ -122,6 +153,9 @@ fn load(dir: std::os::fd::BorrowedFd<'_>, required: bool) -> Result<State, Error
         }
         s.epoll.insert(e.id, e);
     }
+    if !s.epoll.is_empty() {
+        s.in_task = InTask::new(&s.epoll);
+    }
     // EXT files no image of ours lists: another plugin's, or ours lost
     // from a damaged image (then CRIU fails with "Unable to restore").
     let mut others: Vec<u32> = s
@@ -153,7 +187,9 @@ pub fn restore_ext_file(id: u32) -> HookResult {
         if let Some(e) = s.inotify.get(&id) {
             Some(ino::create(e).map_err(Into::into).inspect(|_| log::debug!("opened inotify id {id}; {} watches follow", e.wd.len())))
         } else { s.epoll.get(&id).map(|e| ep::create(e).map_err(Into::into).inspect(|fd| {
-                register_signalfds_in_task(&s.tree, e, fd.as_fd());
+                if let Some(it) = &s.in_task {
+                    register_in_task(&s.tree, e, fd.as_fd(), it);
+                }
                 log::debug!("opened eventpoll id {id}; {} registrations follow", e.tfd.len())
             })) }
     });
@@ -165,31 +201,42 @@ pub fn restore_ext_file(id: u32) -> HookResult {
 
 pub fn finish(_ret: i32) {}
 
-/// A signalfd reports the signals of the task that registered it, so its
-/// registrations are made here, inside the restored task, when the target
-/// already sits at its registered number (fds are restored in order).
-fn register_signalfds_in_task(tree: &Tree, e: &EventpollFileEntry, ep: std::os::fd::BorrowedFd<'_>) {
+/// Inside the restored task (RESTORE_EXT_FILE): register every target that
+/// already sits at its number in this task, as CRIU's own code does, with
+/// one epoll_ctl each. fds are restored in order, so targets below the
+/// epoll's number are usually there; the rest is left to the late pass,
+/// which reads the new instance's fdinfo to see which were made here.
+/// Signalfds need this path: a signalfd reports the signals of the task
+/// that registered it.
+fn register_in_task(tree: &Tree, e: &EventpollFileEntry, ep: std::os::fd::BorrowedFd<'_>, it: &InTask) {
     let me = std::process::id();
-    for t in &e.tfd {
-        if tree.files.get(&t.id).map(|f| f.ftype) != Some(FdTypes::Signalfd as i32) || ep::disarmed(t) {
+    let unique = ep::unique_numbers(e);
+    let base = it.base.get(&e.id).copied().unwrap_or(usize::MAX);
+    let mut made = 0usize;
+    for (i, t) in e.tfd.iter().enumerate() {
+        if !ep::in_task_candidate(t, &unique) || tree.file_at(me, t.tfd) != Some(t.id) {
             continue;
         }
-        if tree.file_at(me, t.tfd) != Some(t.id) {
-            continue;
-        }
-        // Nothing at that number yet: left to the later pass (which warns).
-        let Ok(target) = proc::dup_raw(t.tfd as i32) else { continue };
+        // EBADF: nothing at that number yet; other failures are met again,
+        // and reported, by the late pass.
         let r = proc::epoll_add_at(
             ep,
-            &target,
             t.tfd as i32,
             rustix::event::epoll::EventData::new_u64(t.data),
             rustix::event::epoll::EventFlags::from_bits_retain(t.events),
         );
-        if let Err(err) = r {
-            log::debug!("eventpoll id {}: signalfd fd {} not registered inside the task: {err}", e.id, t.tfd);
+        match r {
+            Ok(()) => {
+                it.flags.set(base.saturating_add(i));
+                made += 1;
+            }
+            Err(err) if err.errno != rustix::io::Errno::BADF => {
+                log::debug!("eventpoll id {}: fd {} not registered inside the task: {err}", e.id, t.tfd);
+            }
+            Err(_) => {}
         }
     }
+    log::debug!("eventpoll id {}: {made} of {} registrations made inside the task", e.id, e.tfd.len());
 }
 
 /// Real pids of the restored tree, by dumped pid: walk the children of the
@@ -221,11 +268,11 @@ pub fn resume_devices_late(pid: i32) -> HookResult {
             return None;
         }
         s.finished = true;
-        Some((std::mem::take(&mut s.tree), std::mem::take(&mut s.inotify), std::mem::take(&mut s.epoll)))
+        Some((std::mem::take(&mut s.tree), std::mem::take(&mut s.inotify), std::mem::take(&mut s.epoll), s.in_task.take()))
     });
-    let Some((tree, inotify, epoll)) = work else { return Ok(ENOTSUP) };
+    let Some((tree, inotify, epoll, in_task)) = work else { return Ok(ENOTSUP) };
     let pids = restored_pids(pid);
-    let r = complete(&tree, &inotify, &epoll, &pids);
+    let r = complete(&tree, &inotify, &epoll, in_task.as_ref(), &pids);
     if let Err(e) = r {
         log::error!("restore cannot be completed: {e}");
         if let Some(h) = hint(&e) {
@@ -260,6 +307,7 @@ fn complete(
     tree: &Tree,
     inotify: &HashMap<u32, InotifyFileEntry>,
     epoll: &HashMap<u32, EventpollFileEntry>,
+    in_task: Option<&InTask>,
     pids: &HashMap<u32, i32>,
 ) -> Result<(), Error> {
     let real = |vpid: u32| pids.get(&vpid).copied().ok_or(TreeError::NoRealPid(vpid));
@@ -315,17 +363,13 @@ fn complete(
     for id in ids {
         let e = &epoll[id];
         let (file, vpid, fd) = file_of(*id)?;
-        let ep_real = real(vpid)?;
-        // signalfd targets were registered inside the task when possible
-        // (their wakeups depend on the registering task): skip those.
-        let skip = |t: &crate::proto::EventpollTfdEntry| -> bool {
-            if tree.files.get(&t.id).map(|f| f.ftype) != Some(FdTypes::Signalfd as i32) {
-                return false;
-            }
-            let Some((hv, hfd)) = tree.holder(t.id) else { return false };
-            let Ok(hr) = real(hv) else { return false };
-            matches!(kcmp::epoll_target_is(hr, hfd as i32, ep_real, fd as i32, t.tfd as i32, 0), Ok(Some(true)))
+        // What RESTORE_EXT_FILE registered inside the task.
+        let made: HashSet<u32> = match in_task.and_then(|it| Some((it, *it.base.get(id)?))) {
+            Some((it, base)) => e.tfd.iter().enumerate().filter(|(i, _)| it.flags.get(base + i)).map(|(_, t)| t.tfd).collect(),
+            None => HashSet::new(),
         };
+        let unique = ep::unique_numbers(e);
+        let skip = |t: &crate::proto::EventpollTfdEntry| -> bool { ep::in_task_candidate(t, &unique) && made.contains(&t.tfd) };
         let out = ep::register_all(file.as_fd(), e, &fetch, &skip)?;
         for tfd in &out.rearmed {
             log::warn!("eventpoll id {id}: disarmed EPOLLONESHOT registration of fd {tfd} (target not ready) restored armed for ERR/HUP only");

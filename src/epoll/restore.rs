@@ -12,7 +12,9 @@
 //! not ready for anything is made ready for a moment where that has no
 //! visible effect (a pipe read end: one byte written and read back).
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::collections::{HashMap, HashSet};
+use std::cell::RefCell;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd};
 
 use rustix::event::epoll::{self, CreateFlags, EventData, EventFlags};
 use rustix::fs::{Mode, OFlags};
@@ -47,6 +49,25 @@ pub fn validate(entry: &EventpollFileEntry) -> Result<(), EpollError> {
         }
     }
     Ok(())
+}
+
+/// The fd numbers only one registration of `entry` uses. Only those are
+/// registered from inside the restored task: then an fd number in the
+/// kernel's fdinfo of the new instance names exactly one registration.
+pub fn unique_numbers(entry: &EventpollFileEntry) -> HashSet<u32> {
+    let mut seen: HashMap<u32, bool> = HashMap::with_capacity(entry.tfd.len());
+    for t in &entry.tfd {
+        seen.entry(t.tfd).and_modify(|once| *once = false).or_insert(true);
+    }
+    seen.into_iter().filter(|(_, once)| *once).map(|(n, _)| n).collect()
+}
+
+/// Can `t` be registered inside the restored task from RESTORE_EXT_FILE,
+/// when the target already sits at its number? Not a disarmed ONESHOT
+/// (that needs the late pass's arm-and-drain) and the only registration
+/// under its number.
+pub fn in_task_candidate(t: &EventpollTfdEntry, unique: &HashSet<u32>) -> bool {
+    !disarmed(t) && unique.contains(&t.tfd)
 }
 
 /// A registration that fired as EPOLLONESHOT and was not re-armed.
@@ -89,22 +110,40 @@ pub fn register_all(
         // Our own copy of the instance above every number we will occupy.
         let ep = proc::dup_above(ep, max.saturating_add(1))?;
         let reg = |t: &EventpollTfdEntry, e: SysError| EpollError::Register { id, target: t.id, tfd: t.tfd, source: e };
+        // Targets placed so far stay at their numbers (number -> file id,
+        // fd): taken in ascending order, the next one fetched usually lands
+        // right at its number (the lowest free one), with no dup2 and no
+        // close per target.
+        let held: RefCell<HashMap<i32, (u32, OwnedFd)>> = RefCell::new(HashMap::new());
         // Put the target at exactly its number and run `f` with it there.
         let placed = |t: &EventpollTfdEntry, f: &mut dyn FnMut(BorrowedFd<'_>) -> Result<(), crate::Error>| -> Result<(), crate::Error> {
-            let got = fetch(t.id)?;
-            if got.as_raw_fd() == t.tfd as i32 {
-                return f(got.as_fd());
+            let n = t.tfd as i32;
+            if let Some((id, fd)) = held.borrow().get(&n) {
+                if *id == t.id {
+                    return f(fd.as_fd());
+                }
             }
-            let at = proc::dup_to(got.as_fd(), t.tfd as i32).map_err(|e| reg(t, e))?;
-            drop(got);
-            f(at.as_fd())
+            let got = fetch(t.id)?;
+            let at = if got.as_raw_fd() == n {
+                got
+            } else {
+                // dup2 closes what sits at `n`: if that is ours, give up
+                // our handle to it first.
+                if let Some((_, old)) = held.borrow_mut().remove(&n) {
+                    let _ = old.into_raw_fd();
+                }
+                proc::dup_to(got.as_fd(), n).map_err(|e| reg(t, e))?
+            };
+            let r = f(at.as_fd());
+            held.borrow_mut().insert(n, (t.id, at));
+            r
         };
         let ctl = |t: &EventpollTfdEntry, events: u32, modify: bool| -> Result<(), crate::Error> {
             placed(t, &mut |fd| {
                 let data = EventData::new_u64(t.data);
                 let flags = EventFlags::from_bits_retain(events);
                 let r = if modify { epoll::modify(&ep, fd, data, flags) } else { epoll::add(&ep, fd, data, flags) };
-                r.ctx(if modify { "epoll_ctl(MOD)" } else { "epoll_ctl(ADD)" }, format!("fd {}", t.tfd)).map_err(|e| reg(t, e).into())
+                r.ctx(if modify { "epoll_ctl(MOD)" } else { "epoll_ctl(ADD)" }, format_args!("fd {}", t.tfd)).map_err(|e| reg(t, e).into())
             })
         };
         let mut out = Outcome { registrations: entry.tfd.len(), ..Default::default() };
@@ -141,9 +180,16 @@ pub fn register_all(
                 }
             }
         }
-        // 2. Everything else, with the exact dumped events.
-        for t in todo.iter().filter(|t| !disarmed(t)) {
+        // 2. Everything else, with the exact dumped events, by number.
+        let mut rest: Vec<&EventpollTfdEntry> = todo.iter().copied().filter(|t| !disarmed(t)).collect();
+        rest.sort_by_key(|t| t.tfd);
+        for t in rest {
             ctl(t, t.events, false)?;
+        }
+        // The targets' copies close with this thread's private fd table
+        // when it exits, all at once rather than one close(2) each.
+        for (_, (_, fd)) in held.into_inner() {
+            let _ = fd.into_raw_fd();
         }
         Ok(out)
     })?

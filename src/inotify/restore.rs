@@ -31,8 +31,8 @@ pub fn create(entry: &InotifyFileEntry) -> Result<OwnedFd, InotifyError> {
     if entry.flags & libc::O_NONBLOCK as u32 != 0 {
         flags |= CreateFlags::NONBLOCK;
     }
-    let fd = inotify::init(flags).ctx("inotify_init1", format!("inotify id {}", entry.id))?;
-    crate::sys::proc::set_async(&fd, entry.flags).ctx("F_SETFL(O_ASYNC)", format!("inotify id {}", entry.id))?;
+    let fd = inotify::init(flags).ctx("inotify_init1", format_args!("inotify id {}", entry.id))?;
+    crate::sys::proc::set_async(&fd, entry.flags).ctx("F_SETFL(O_ASYNC)", format_args!("inotify id {}", entry.id))?;
     Ok(fd)
 }
 
@@ -310,8 +310,8 @@ impl<'r> Walker<'r> {
     fn enter(&mut self, want: i32) -> Result<(), InotifyError> {
         if self.root != Some(want) {
             let fd = self.roots.get(&want).ok_or(InotifyError::BadImage { id: 0, wd: 0, what: format!("no root for pid {want}") })?;
-            rustix::process::fchdir(fd).ctx("fchdir", format!("/proc/{want}/root"))?;
-            rustix::process::chroot(".").ctx("chroot", format!("/proc/{want}/root"))?;
+            rustix::process::fchdir(fd).ctx("fchdir", format_args!("/proc/{want}/root"))?;
+            rustix::process::chroot(".").ctx("chroot", format_args!("/proc/{want}/root"))?;
             self.root = Some(want);
             self.cwd = Some(String::new());
         }
@@ -411,8 +411,8 @@ fn identity(
 fn verify(ifd: BorrowedFd<'_>, entry: &InotifyFileEntry, proc_dir: &OwnedFd, follow_paths: bool) -> Result<Outcome, InotifyError> {
     let id = entry.id;
     let name = format!("thread-self/fdinfo/{}", ifd.as_raw_fd());
-    let f = rustix::fs::openat(proc_dir, name.as_str(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ctx("open", format!("/proc/{name}"))?;
-    let text = std::io::read_to_string(std::fs::File::from(f)).ctx("read", format!("/proc/{name}"))?;
+    let f = rustix::fs::openat(proc_dir, name.as_str(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ctx("open", format_args!("/proc/{name}"))?;
+    let text = std::io::read_to_string(std::fs::File::from(f)).ctx("read", format_args!("/proc/{name}"))?;
     let marks = fdinfo::parse_inotify(&text).map_err(|source| InotifyError::Fdinfo { pid: 0, fd: ifd.as_raw_fd(), source })?;
     let by_wd: HashMap<i32, &fdinfo::InotifyMark> = marks.iter().map(|m| (m.wd, m)).collect();
     let mut out = Outcome { watches: entry.wd.len(), ..Default::default() };

@@ -8,6 +8,7 @@ pub mod kcmp;
 pub mod mounts;
 pub mod notify;
 pub mod proc;
+pub mod shared;
 
 use thiserror::Error;
 

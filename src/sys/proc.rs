@@ -13,12 +13,12 @@ fn pid_of(pid: i32) -> Result<Pid, SysError> {
 
 /// A pidfd for `pid`.
 pub fn pidfd(pid: i32) -> Result<OwnedFd, SysError> {
-    rustix::process::pidfd_open(pid_of(pid)?, PidfdFlags::empty()).ctx("pidfd_open", format!("pid {pid}"))
+    rustix::process::pidfd_open(pid_of(pid)?, PidfdFlags::empty()).ctx("pidfd_open", format_args!("pid {pid}"))
 }
 
 /// Our own copy of fd `fd` of the task behind `pidfd` (same open file).
 pub fn getfd(pidfd: BorrowedFd<'_>, pid: i32, fd: i32) -> Result<OwnedFd, SysError> {
-    rustix::process::pidfd_getfd(pidfd, fd, PidfdGetfdFlags::empty()).ctx("pidfd_getfd", format!("pid {pid} fd {fd}"))
+    rustix::process::pidfd_getfd(pidfd, fd, PidfdGetfdFlags::empty()).ctx("pidfd_getfd", format_args!("pid {pid} fd {fd}"))
 }
 
 /// `/proc/PID/fdinfo/FD` as text.
@@ -113,7 +113,7 @@ pub fn allow_fd_number(fd: RawFd) {
 
 /// Keep `fd` away from low numbers: a copy at or above `min`.
 pub fn dup_above(fd: impl AsFd, min: RawFd) -> Result<OwnedFd, SysError> {
-    rustix::io::fcntl_dupfd_cloexec(fd, min).ctx("F_DUPFD_CLOEXEC", format!("above {min}"))
+    rustix::io::fcntl_dupfd_cloexec(fd, min).ctx("F_DUPFD_CLOEXEC", format_args!("above {min}"))
 }
 
 #[cfg(test)]
@@ -192,17 +192,14 @@ pub fn dir_path(fd: BorrowedFd<'_>) -> Option<String> {
     s.starts_with('/').then(|| s.to_owned())
 }
 
-/// `epoll_ctl(ep, EPOLL_CTL_ADD, number, ..)`: register the file at fd
-/// `number` of this process under that number. `open` is a copy of that same
-/// fd (from [`dup_raw`]), which proves the number is open.
+/// `epoll_ctl(ep, EPOLL_CTL_ADD, number, ..)`: register whatever file sits
+/// at fd `number` of this process under that number (`EBADF`: none).
 pub fn epoll_add_at(
     ep: BorrowedFd<'_>,
-    open: &OwnedFd,
     number: RawFd,
     data: rustix::event::epoll::EventData,
     events: rustix::event::epoll::EventFlags,
 ) -> Result<(), SysError> {
-    let _ = open;
     let mut ev = libc::epoll_event { events: events.bits(), u64: data.u64() };
     // SAFETY: integer fds checked by the kernel; `ev` lives across the call.
     let r = unsafe { libc::epoll_ctl(ep.as_raw_fd(), libc::EPOLL_CTL_ADD, number, &mut ev) };
