@@ -156,7 +156,9 @@ impl Capturer {
         let hints: HashMap<i32, &str> = criu
             .map(|e| e.wd.iter().filter_map(|w| Some((w.wd as i32, w.f_handle.path.as_deref()?))).collect())
             .unwrap_or_default();
-        let one = |m: &fdinfo::InotifyMark| watch(id, m, &fss[&m.sdev], roots[&m.sdev], holder, hints.get(&m.wd).copied());
+        let one = |links: &proc::OwnFdLinks, m: &fdinfo::InotifyMark| {
+            watch(id, m, &fss[&m.sdev], roots[&m.sdev], links, holder, hints.get(&m.wd).copied())
+        };
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
         let workers = if marks.len() < 4096 { 1 } else { workers };
         let chunk = marks.len().div_ceil(workers).max(1);
@@ -166,7 +168,8 @@ impl Capturer {
                 .map(|c| {
                     sc.spawn(move || {
                         proc::private_cwd()?;
-                        c.iter().map(one).collect::<Result<Vec<_>, _>>()
+                        let links = proc::OwnFdLinks::open()?;
+                        c.iter().map(|m| one(&links, m)).collect::<Result<Vec<_>, _>>()
                     })
                 })
                 .collect();
@@ -239,6 +242,7 @@ fn watch(
     m: &fdinfo::InotifyMark,
     fs: &Fs,
     root: BorrowedFd<'_>,
+    links: &proc::OwnFdLinks,
     holder: &HolderLookup<'_>,
     hint: Option<&str>,
 ) -> Result<InotifyWdEntry, InotifyError> {
@@ -254,7 +258,7 @@ fn watch(
     };
     let mut link = match proc::dir_path(obj.as_fd()) {
         Some(p) => p,
-        None => proc::own_fd_link(obj.as_fd())?,
+        None => links.link(obj.as_fd())?,
     };
     // Only a name that is gone can end like this; then ask the inode.
     let mut gone = None;

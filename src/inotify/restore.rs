@@ -13,6 +13,7 @@
 //! filesystem). `CRIU_NOTIFY_VERIFY=1` also compares the kernel's fdinfo of
 //! the restored instance with the image afterwards.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -225,22 +226,22 @@ impl Jobs<'_> {
                 // Follow the /proc magic link: no IN_DONT_FOLLOW here.
                 let r = inotify::add_watch(ifd, rel.as_str(), WatchFlags::from_bits_retain(w.mask));
                 walk.to_root().map_err(at)?;
-                (r, format!("/proc/{rel}"))
+                (r, Cow::Owned(format!("/proc/{rel}")))
             } else {
                 let p = image_path(id, w).map_err(at)?;
                 let mask = WatchFlags::from_bits_retain(w.mask | IN_DONT_FOLLOW);
-                (inotify::add_watch(ifd, walk.rel(p), mask), p.to_owned())
+                (inotify::add_watch(ifd, walk.rel(p), mask), Cow::Borrowed(p))
             };
             let got = got.map_err(|e| {
                 at(InotifyError::AddWatch {
                     id,
                     wd,
-                    path: shown.clone(),
+                    path: shown.to_string(),
                     source: crate::sys::SysError::new("inotify_add_watch", &shown, e),
                 })
             })?;
             if got != wd {
-                return Err(at(InotifyError::WrongWd { id, wd, got, path: shown }));
+                return Err(at(InotifyError::WrongWd { id, wd, got, path: shown.into_owned() }));
             }
             next = wd.checked_add(1);
         }
