@@ -29,6 +29,8 @@ struct State {
     epoll: HashMap<u32, EventpollFileEntry>,
     /// Which registrations the restored tasks made themselves.
     in_task: Option<InTask>,
+    /// The images once used, kept until the process exits.
+    spent: Option<(Tree, HashMap<u32, InotifyFileEntry>, HashMap<u32, EventpollFileEntry>)>,
     finished: bool,
 }
 
@@ -273,6 +275,10 @@ pub fn resume_devices_late(pid: i32) -> HookResult {
     let Some((tree, inotify, epoll, in_task)) = work else { return Ok(ENOTSUP) };
     let pids = restored_pids(pid);
     let r = complete(&tree, &inotify, &epoll, in_task.as_ref(), &pids);
+    // Freeing 100k watches one allocation at a time takes milliseconds
+    // that the tasks would wait for: the images go back into the state,
+    // which the process's exit releases after CRIU resumed the tasks.
+    with_state(|s| s.spent = Some((tree, inotify, epoll)));
     if let Err(e) = r {
         log::error!("restore cannot be completed: {e}");
         if let Some(h) = hint(&e) {

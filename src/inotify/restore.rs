@@ -228,7 +228,9 @@ impl Jobs<'_> {
                 walk.to_root().map_err(at)?;
                 (r, Cow::Owned(format!("/proc/{rel}")))
             } else {
-                let p = image_path(id, w).map_err(at)?;
+                // Checked clean by `validate` at load (and again by the
+                // checking thread): no second scan on the critical path.
+                let p = w.path.as_deref().or(w.f_handle.path.as_deref()).unwrap_or("/");
                 let mask = WatchFlags::from_bits_retain(w.mask | IN_DONT_FOLLOW);
                 (inotify::add_watch(ifd, walk.rel(p), mask), Cow::Borrowed(p))
             };
