@@ -39,6 +39,17 @@ fn registration_keys() {
     );
 }
 
+/// The same keys with the epoll above every target, plus a target still at
+/// its registered number: what can be registered from inside the restored
+/// task is, the reused and closed numbers are not taken for their keys.
+#[test]
+fn registration_keys_epoll_above_targets() {
+    let cr = check_case("epoll_keys_high", "epoll", "keys_high", 0, 1);
+    assert!(cr.record.contains("call epoll_ctl(40, ADD, 21, 0x1, 0xf210) -> err EEXIST"), "{}", cr.record);
+    let made = cr.restore.plugin_lines().into_iter().any(|l| l.contains("registrations (1 made inside the task)"));
+    assert!(made, "f was not registered inside the task:\n{}", cr.restore.plugin_lines().join("\n"));
+}
+
 /// Four levels of nested epoll created in scrambled fd order, plus a sibling
 /// watching the innermost one.
 #[test]

@@ -186,7 +186,11 @@ static void case_oneshot(void)
 
 /* Registration keys are (file, fd number) pairs; the numbers need not
  * name the file any more. */
-static void case_keys(void)
+/* high: the epoll itself sits above every target (moved to 40) and one
+ * more target, f, is registered under the number it still has (21): the
+ * restore may register f from inside the task, and must not take any of
+ * the reused or closed numbers for their keys. */
+static void case_keys(int high)
 {
 	int p[2], ep, nul;
 
@@ -229,6 +233,15 @@ static void case_keys(void)
 	CHECK(dup2(18, 32) == 32);
 	nul = open("/dev/null", O_RDONLY);
 	move_fd(nul, 18);
+	if (high) {
+		/* f: registered as 21, still open there */
+		CHECK(pipe2(p, O_NONBLOCK) == 0);
+		move_fd(p[0], 21);
+		move_fd(p[1], 22);
+		add(ep, 21, EPOLLIN | EPOLLET, 0xf21);
+		move_fd(ep, 40);
+		ep = 40;
+	}
 
 	ready_and_wait();
 	snapshot("post", &ep, 1, NULL, 0, 100);
@@ -279,6 +292,10 @@ static void case_keys(void)
 	xwrite(16, "c", 1);
 	xwrite(17, "d", 1);
 	xwrite(19, "e", 1);
+	if (high) {
+		xwrite(22, "f", 1);
+		ctl_post(ep, EPOLL_CTL_ADD, 21, EPOLLIN, 0xf210);  /* EEXIST: (f, 21) */
+	}
 	rec_epoll_wait(ep, "after-ops", 0);
 	snapshot("end", &ep, 1, NULL, 0, 100);
 }
@@ -454,7 +471,9 @@ int main(int argc, char **argv)
 	else if (!strcmp(c, "oneshot"))
 		case_oneshot();
 	else if (!strcmp(c, "keys"))
-		case_keys();
+		case_keys(0);
+	else if (!strcmp(c, "keys_high"))
+		case_keys(1);
 	else if (!strcmp(c, "nested"))
 		case_nested();
 	else if (!strcmp(c, "fork"))
