@@ -43,25 +43,40 @@ pub fn clean_path(p: &str) -> bool {
     p.starts_with('/') && !p.contains('\0') && (p == "/" || p[1..].split('/').all(|c| !c.is_empty() && c != "." && c != ".."))
 }
 
-/// Check one wd entry of an image before acting on it.
+/// Check one watch of an image before acting on it.
+fn validate_wd(id: u32, w: &InotifyWdEntry) -> Result<(), InotifyError> {
+    let wd = w.wd as i32;
+    let bad = |what: String| InotifyError::BadImage { id, wd, what };
+    if wd <= 0 {
+        return Err(bad(format!("wd {} is not a positive number", w.wd)));
+    }
+    if w.unlinked != Some(true) {
+        let p = w.path.as_deref().or(w.f_handle.path.as_deref()).unwrap_or("");
+        if !clean_path(p) {
+            return Err(InotifyError::BadPath { id, wd, path: p.to_owned() });
+        }
+    } else if w.holder_pid.is_none() || w.holder_fd.is_none() {
+        return Err(bad("unlinked object without a holder fd".into()));
+    }
+    if !FileHandle::fits(w.f_handle.bytes as usize, &w.f_handle.handle) {
+        return Err(bad(format!("file handle of {} bytes does not fit", w.f_handle.bytes)));
+    }
+    Ok(())
+}
+
+/// Check every watch of an image entry before acting on it (the first bad
+/// one in image order is reported); large entries on all cores.
 pub fn validate(entry: &InotifyFileEntry) -> Result<(), InotifyError> {
-    for w in &entry.wd {
-        let wd = w.wd as i32;
-        let bad = |what: String| InotifyError::BadImage { id: entry.id, wd, what };
-        if wd <= 0 {
-            return Err(bad(format!("wd {} is not a positive number", w.wd)));
-        }
-        if w.unlinked != Some(true) {
-            let p = w.path.as_deref().or(w.f_handle.path.as_deref()).unwrap_or("");
-            if !clean_path(p) {
-                return Err(InotifyError::BadPath { id: entry.id, wd, path: p.to_owned() });
-            }
-        } else if w.holder_pid.is_none() || w.holder_fd.is_none() {
-            return Err(bad("unlinked object without a holder fd".into()));
-        }
-        if !FileHandle::fits(w.f_handle.bytes as usize, &w.f_handle.handle) {
-            return Err(bad(format!("file handle of {} bytes does not fit", w.f_handle.bytes)));
-        }
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let check = |ws: &[InotifyWdEntry]| ws.iter().try_for_each(|w| validate_wd(entry.id, w));
+    if workers < 2 || entry.wd.len() < 8192 {
+        check(&entry.wd)?;
+    } else {
+        let chunk = entry.wd.len().div_ceil(workers);
+        std::thread::scope(|sc| {
+            let parts: Vec<_> = entry.wd.chunks(chunk).map(|c| sc.spawn(move || check(c))).collect();
+            parts.into_iter().try_for_each(|p| p.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+        })?;
     }
     // Duplicates by sorting (images list wds in order, or reversed).
     let mut wds: Vec<u32> = entry.wd.iter().map(|w| w.wd).collect();
@@ -114,6 +129,7 @@ pub fn add_watches(
     let mut want_root: Vec<i32> = Vec::with_capacity(entry.wd.len());
     let mut order: Vec<&InotifyWdEntry> = entry.wd.iter().collect();
     order.sort_unstable_by_key(|w| w.wd);
+    let mut last = task;
     for w in &order {
         let real = match w.path_pid {
             None => task,
@@ -123,7 +139,10 @@ pub fn add_watches(
                 what: format!("path namespace pid {v} is not in the restored tree"),
             })?,
         };
-        root_of(real)?;
+        if real != last {
+            root_of(real)?;
+            last = real;
+        }
         want_root.push(real);
     }
 
