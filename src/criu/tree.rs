@@ -100,8 +100,13 @@ impl Tree {
         // files.img holds CRIU's own inotify entries (12 MB for 100k
         // watches) until a takeover replaced them.
         let bytes = image::read_file(dir, "files.img")?.ok_or_else(|| TreeError::Missing("files.img".into()))?;
-        let files: Vec<FileEntry> = image::decode_all_with("files.img", image::FILES, &bytes, super::wire::decode_file)?;
-        for f in files {
+        // Straight into the map, sized once: entries are big, and moving
+        // them through a vector and rehashes was most of the load.
+        let entries = image::parse("files.img", image::FILES, &bytes)?.entries;
+        tree.files.reserve(entries.len());
+        for (index, e) in entries.iter().enumerate() {
+            let f: FileEntry = super::wire::decode_file(e)
+                .map_err(|source| ImageError::Decode { file: "files.img".to_owned(), index, source })?;
             let id = f.id;
             if tree.files.insert(id, File { ftype: f.r#type, entry: f }).is_some() {
                 return Err(TreeError::DuplicateFile(id));
@@ -116,6 +121,9 @@ impl Tree {
         self.first_holder.clear();
         self.at.clear();
         self.table_of_task.clear();
+        let fds: usize = self.tables.values().map(Vec::len).sum();
+        self.first_holder.reserve(fds);
+        self.at.reserve(fds);
         for t in &self.tasks {
             let Some(fid) = t.files_id else { continue };
             self.table_of_task.insert(t.vpid, fid);
