@@ -286,17 +286,8 @@ fn takeover(dir: std::os::fd::BorrowedFd<'_>, state: &State) -> Result<usize, Er
         log::info!("owns eventpoll id {} ({where_}): {} registrations, flags {:#o}", e.id, e.tfd.len(), e.flags);
     }
     let n = inotify.len() + eventpoll.len();
-    // Freeing every captured watch one allocation at a time would keep the
-    // tasks frozen ~15 ms longer at 100k watches: the process's exit,
-    // right after CRIU unfreezes them, releases them instead.
-    keep_until_exit(Box::new((tree, inotify, eventpoll)));
+    crate::keep_until_exit(Box::new((tree, inotify, eventpoll)));
     Ok(n)
-}
-
-/// Hold `v` until the process exits (statics are never dropped).
-fn keep_until_exit(v: Box<dyn std::any::Any + Send>) {
-    static KEPT: Mutex<Vec<Box<dyn std::any::Any + Send>>> = Mutex::new(Vec::new());
-    KEPT.lock().unwrap_or_else(|p| p.into_inner()).push(v);
 }
 
 /// Entries already in our image (written by an earlier step); ours follow.

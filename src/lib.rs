@@ -21,3 +21,13 @@ pub mod restore;
 pub mod sys;
 
 pub use error::Error;
+
+/// Hold `v` until the criu process exits (statics are never dropped). For
+/// large decoded images once they are spent: freeing 100k watches one
+/// allocation at a time takes milliseconds in which the tasks would stay
+/// frozen (dump) or stopped (restore); the process's exit, right after
+/// CRIU resumes them, releases the memory at once.
+pub(crate) fn keep_until_exit(v: Box<dyn std::any::Any + Send>) {
+    static KEPT: std::sync::Mutex<Vec<Box<dyn std::any::Any + Send>>> = std::sync::Mutex::new(Vec::new());
+    KEPT.lock().unwrap_or_else(|p| p.into_inner()).push(v);
+}

@@ -29,8 +29,6 @@ struct State {
     epoll: HashMap<u32, EventpollFileEntry>,
     /// Which registrations the restored tasks made themselves.
     in_task: Option<InTask>,
-    /// The images once used, kept until the process exits.
-    spent: Option<(Tree, HashMap<u32, InotifyFileEntry>, HashMap<u32, EventpollFileEntry>)>,
     finished: bool,
 }
 
@@ -207,7 +205,7 @@ pub fn finish(_ret: i32) {}
 /// already sits at its number in this task, as CRIU's own code does, with
 /// one epoll_ctl each. fds are restored in order, so targets below the
 /// epoll's number are usually there; the rest is left to the late pass,
-/// which reads the new instance's fdinfo to see which were made here.
+/// which learns from the shared flags which ones were made here.
 /// Signalfds need this path: a signalfd reports the signals of the task
 /// that registered it.
 fn register_in_task(tree: &Tree, e: &EventpollFileEntry, ep: std::os::fd::BorrowedFd<'_>, it: &InTask) {
@@ -275,10 +273,7 @@ pub fn resume_devices_late(pid: i32) -> HookResult {
     let Some((tree, inotify, epoll, in_task)) = work else { return Ok(ENOTSUP) };
     let pids = restored_pids(pid);
     let r = complete(&tree, &inotify, &epoll, in_task.as_ref(), &pids);
-    // Freeing 100k watches one allocation at a time takes milliseconds
-    // that the tasks would wait for: the images go back into the state,
-    // which the process's exit releases after CRIU resumed the tasks.
-    with_state(|s| s.spent = Some((tree, inotify, epoll)));
+    crate::keep_until_exit(Box::new((tree, inotify, epoll)));
     if let Err(e) = r {
         log::error!("restore cannot be completed: {e}");
         if let Some(h) = hint(&e) {

@@ -1,9 +1,11 @@
 //! Restore side: the epoll instance is created inside the restored task
-//! (`RESTORE_EXT_FILE`); its registrations are made once every task of the
-//! tree has all its files (`RESUME_DEVICES_LATE`), from a helper thread with
-//! a private fd table in which each target sits at exactly its original
-//! number, so that the kernel's key (file, fd) is the dumped one whatever
-//! the restored task now has at that number.
+//! (`RESTORE_EXT_FILE`), which also registers right away the targets that
+//! already sit at their registered number there ([`in_task_candidate`]).
+//! The other registrations are made once every task of the tree has all its
+//! files (`RESUME_DEVICES_LATE`), from a helper thread with a private fd
+//! table in which each target sits at exactly its original number, so that
+//! the kernel's key (file, fd) is the dumped one whatever the restored task
+//! now has at that number.
 //!
 //! An EPOLLONESHOT registration that already fired ("disarmed": no event
 //! bits left) cannot be created by epoll_ctl, which always arms ERR/HUP. It
@@ -52,8 +54,8 @@ pub fn validate(entry: &EventpollFileEntry) -> Result<(), EpollError> {
 }
 
 /// The fd numbers only one registration of `entry` uses. Only those are
-/// registered from inside the restored task: then an fd number in the
-/// kernel's fdinfo of the new instance names exactly one registration.
+/// registered from inside the restored task, so that the late pass can
+/// tell a registration made there by its number alone.
 pub fn unique_numbers(entry: &EventpollFileEntry) -> HashSet<u32> {
     let mut seen: HashMap<u32, bool> = HashMap::with_capacity(entry.tfd.len());
     for t in &entry.tfd {
@@ -82,7 +84,8 @@ const ALL_EVENTS: u32 = 0x1 | 0x2 | 0x4 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub registrations: usize,
-    /// Registrations already made inside the task (signalfd targets).
+    /// Registrations already made inside the restored task (see
+    /// `in_task_candidate`).
     pub in_task: usize,
     /// Disarmed ONESHOT registrations whose target could not be made ready,
     /// so they could only be registered armed for ERR/HUP (fd numbers).

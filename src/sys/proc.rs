@@ -52,10 +52,9 @@ impl OwnFdLinks {
 
     /// Where our fd `fd` points, as [`own_fd_link`] says.
     pub fn link(&self, fd: BorrowedFd<'_>) -> Result<String, SysError> {
-        let mut name = fd.as_raw_fd().to_string();
-        let l = rustix::fs::readlinkat(&self.0, name.as_str(), Vec::with_capacity(128));
-        name.insert_str(0, "/proc/self/fd/");
-        let l = l.ctx("readlink", &name)?;
+        let name = fd.as_raw_fd().to_string();
+        let l = rustix::fs::readlinkat(&self.0, name.as_str(), Vec::with_capacity(128))
+            .ctx("readlink", format_args!("/proc/self/fd/{name}"))?;
         Ok(l.to_string_lossy().into_owned())
     }
 }
