@@ -12,7 +12,9 @@ use crate::criu::tree::{Tree, TreeError};
 use crate::inotify::{capture::Capturer, InotifyError};
 use crate::plugin::{HookResult, ENOTSUP};
 use crate::proto::{EventpollFileEntry, FdTypes, FownEntry, InotifyFileEntry};
-use crate::sys::{criu_syms, kcmp, proc, SysError};
+use crate::epoll::targets::{Candidate, EpollAt, Targets};
+use crate::sys::fdinfo::EpollTarget;
+use crate::sys::{criu_syms, proc, SysError};
 use crate::{epoll, Error};
 
 /// Our image of inotify files (CRIU's INOTIFY_FILE magic; a name CRIU never reads).
@@ -195,26 +197,43 @@ fn takeover(dir: std::os::fd::BorrowedFd<'_>, state: &State) -> Result<usize, Er
         inotify.push((e, format!("pid {vpid} fd {fd}")));
     }
 
+    // Every file of the tree, for registrations whose file CRIU's own entry
+    // does not name: indexed on first use only.
+    let mut targets: Option<Targets> = None;
+    let (mut from_criu, mut searched) = (0usize, 0usize);
+    let mut search = |epoll: EpollAt, t: &EpollTarget, toff: u32| {
+        searched += 1;
+        let index = targets.get_or_insert_with(|| {
+            Targets::new(tree.tasks.iter().filter_map(|t| Some((pids.real(t.vpid).ok()?, tree.table_of(t.vpid)?))).flat_map(
+                |(real, fds)| fds.iter().map(move |fd| Candidate { pid: real, fd: fd.fd as i32, file: fd.id }),
+            ))
+        });
+        index.find(epoll, t, toff)
+    };
+
     let mut eventpoll: Vec<(EventpollFileEntry, String)> = Vec::new();
     for &id in &ep_ids {
         let (vpid, fd) = holder_of(id)?;
         let real = pids.real(vpid)?;
         let criu = tree.files[&id].entry.epfd.as_ref();
         let fown = criu.map(|e| e.fown).unwrap_or_default();
-        // CRIU's own entry lists the registrations in the same fdinfo order
-        // and keeps a number only where its own kcmp proved that the file at
-        // that number is the target (it rewrites the others in place): where
-        // its number equals ours, the file now at that number is the target,
-        // without a second kcmp(KCMP_EPOLL_TFD), which walks the whole epoll
-        // (quadratic in registrations).
-        let criu_numbers: Vec<u32> = criu.map(|e| e.tfd.iter().map(|t| t.tfd).collect()).unwrap_or_default();
-        let mut resolve = |tfd: i32, toff: u32, index: usize, total: usize| {
-            if criu_numbers.len() == total && criu_numbers.get(index) == Some(&(tfd as u32)) {
-                if let Some(at) = tree.file_at(vpid, tfd as u32) {
-                    return Ok(Some(at));
+        // CRIU's own entry lists the registrations in the same fdinfo order,
+        // each under a number of the same task at which it proved (kcmp) the
+        // target sits: the original number, or one it rewrote the key to
+        // (the original was closed or reused). The file at that number is
+        // the target, with no kcmp of ours; the key stays the original.
+        let criu_tfds: &[crate::proto::EventpollTfdEntry] = criu.map(|e| e.tfd.as_slice()).unwrap_or(&[]);
+        let mut resolve = |t: &EpollTarget, toff: u32, index: usize, total: usize| {
+            if criu_tfds.len() == total {
+                let c = &criu_tfds[index];
+                if c.inode == Some(t.ino) && c.dev == Some(t.sdev) {
+                    if let Some(at) = tree.file_at(vpid, c.tfd) {
+                        from_criu += 1;
+                        return Ok(Some(at));
+                    }
                 }
             }
-            resolve_target(&tree, &pids, real, vpid, fd as i32, tfd, toff)
+            search(EpollAt { pid: real, fd: fd as i32 }, t, toff)
         };
         let e = epoll::capture::capture(real, fd as i32, id, fown, &mut resolve)?;
         eventpoll.push((e, format!("pid {vpid} fd {fd}")));
@@ -230,13 +249,17 @@ fn takeover(dir: std::os::fd::BorrowedFd<'_>, state: &State) -> Result<usize, Er
                 inotify.push((e, "DUMP_EXT_FILE".into()));
             }
             Kind::Eventpoll => {
-                let mut resolve = |tfd: i32, toff: u32, _: usize, _: usize| resolve_target(&tree, &pids, me, 0, fd, tfd, toff);
+                let mut resolve = |t: &EpollTarget, toff: u32, _: usize, _: usize| search(EpollAt { pid: me, fd }, t, toff);
                 let e = epoll::capture::capture(me, fd, *id, FownEntry::default(), &mut resolve)?;
                 eventpoll.push((e, "DUMP_EXT_FILE".into()));
             }
         }
     }
 
+    let calls = targets.as_ref().map_or(0, |t| t.kcmp_calls);
+    if from_criu + searched > 0 {
+        log::debug!("epoll targets: {from_criu} named by CRIU's entries, {searched} searched with {calls} kcmp calls");
+    }
     log::debug!("takeover: captured in {:.1} ms", ms(t0));
     fault("write")?;
     // The new contents of every file that changes.
@@ -296,24 +319,4 @@ fn existing<M: prost::Message + Default>(dir: std::os::fd::BorrowedFd<'_>, name:
         Some(b) => image::decode_all(name, kind, &b)?,
         None => vec![],
     })
-}
-
-/// Which CRIU file is registered under `tfd` (the `toff`-th such) in epoll
-/// `epfd` of task `real`: the file now at that number if kcmp says so, else
-/// a search of every fd of the dumped tree.
-fn resolve_target(tree: &Tree, pids: &PidMap, real: i32, vpid: u32, epfd: i32, tfd: i32, toff: u32) -> Result<Option<u32>, SysError> {
-    if let Some(id) = tree.file_at(vpid, tfd as u32) {
-        if kcmp::epoll_target_is(real, tfd, real, epfd, tfd, toff)? == Some(true) {
-            return Ok(Some(id));
-        }
-    }
-    for t in &tree.tasks {
-        let Ok(r2) = pids.real(t.vpid) else { continue };
-        for fd in tree.table_of(t.vpid).unwrap_or(&[]) {
-            if kcmp::epoll_target_is(r2, fd.fd as i32, real, epfd, tfd, toff)? == Some(true) {
-                return Ok(Some(fd.id));
-            }
-        }
-    }
-    Ok(None)
 }

@@ -1,19 +1,18 @@
 //! Dump side: the registrations of one epoll instance, keyed exactly.
 //!
 //! fdinfo gives each registration's fd number, events and data. Which file
-//! it is comes from kcmp(KCMP_EPOLL_TFD): first against the file now at that
-//! number in the same task (the common case, one syscall per registration),
-//! else against every fd of the dumped tree (the number was closed or
-//! reused; CRIU rewrites such keys, we keep them).
+//! it is the caller's resolver says: CRIU's own entry where it proved it,
+//! else a search ([`super::targets`]). The number is kept as the key even
+//! when it was closed or reused (CRIU rewrites such keys).
 
 use super::EpollError;
 use crate::proto::{EventpollFileEntry, EventpollTfdEntry, FownEntry};
 use crate::sys::{fdinfo, proc, SysError};
 
-/// Finds the CRIU file id of the target registered under `tfd` (the
-/// `toff`-th registration with that number; the `index`-th of `total` lines
-/// of fdinfo) in epoll `fd` of `pid`.
-pub type Resolve<'a> = dyn FnMut(i32, u32, usize, usize) -> Result<Option<u32>, SysError> + 'a;
+/// Finds the CRIU file id of registration `t` (the `toff`-th registration
+/// with its number; the `index`-th of `total` lines of fdinfo) in epoll
+/// `fd` of `pid`.
+pub type Resolve<'a> = dyn FnMut(&fdinfo::EpollTarget, u32, usize, usize) -> Result<Option<u32>, SysError> + 'a;
 
 /// Capture epoll `fd` of task `pid` (real pid).
 pub fn capture(pid: i32, fd: i32, id: u32, fown: FownEntry, resolve: &mut Resolve<'_>) -> Result<EventpollFileEntry, EpollError> {
@@ -26,7 +25,7 @@ pub fn capture(pid: i32, fd: i32, id: u32, fown: FownEntry, resolve: &mut Resolv
         let toff = seen.entry(t.tfd).or_insert(0);
         let this = *toff;
         *toff += 1;
-        let target = resolve(t.tfd, this, index, targets.len())?.ok_or(EpollError::TargetNotFound { id, pid, fd, tfd: t.tfd })?;
+        let target = resolve(t, this, index, targets.len())?.ok_or(EpollError::TargetNotFound { id, pid, fd, tfd: t.tfd })?;
         tfds.push(EventpollTfdEntry {
             id: target,
             tfd: t.tfd as u32,

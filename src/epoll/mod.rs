@@ -4,6 +4,7 @@
 
 pub mod capture;
 pub mod restore;
+pub mod targets;
 
 use thiserror::Error;
 

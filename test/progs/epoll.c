@@ -462,6 +462,46 @@ static void case_many(void)
 	snapshot("end", &ep, 1, NULL, 0, 20);
 }
 
+#define MANY_CLOSED 500
+
+/* Every target registered under a number that is closed at dump: each
+ * eventfd is dup'ed to a new number and its registered number closed (the
+ * freed numbers are then reused by later eventfds, registered too). */
+static void case_many_closed(void)
+{
+	struct rlimit rl;
+	int ep, *kept;
+	uint64_t one = 1;
+
+	CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+	if (rl.rlim_cur < 2 * MANY_CLOSED + 100) {
+		rl.rlim_cur = rl.rlim_max;
+		if (rl.rlim_cur < 2 * MANY_CLOSED + 100)
+			die("RLIMIT_NOFILE hard limit %lu too low", (unsigned long)rl.rlim_max);
+		CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+	}
+	kept = calloc(MANY_CLOSED, sizeof(int));
+	CHECK(kept != NULL);
+	ep = epoll_create1(0);
+	CHECK(ep >= 0);
+	for (int i = 0; i < MANY_CLOSED; i++) {
+		int fd = eventfd(0, EFD_NONBLOCK);
+		CHECK(fd >= 0);
+		if (ep_ctl(ep, EPOLL_CTL_ADD, fd, EPOLLIN | (i % 2 ? EPOLLET : 0), ((uint64_t)i << 32) | 0xc1))
+			die("add %d", i);
+		kept[i] = dup(fd);
+		CHECK(kept[i] >= 0);
+		CHECK(close(fd) == 0);
+	}
+	rec("setup %d eventfds, every registered number closed\n", MANY_CLOSED);
+	ready_and_wait();
+	snapshot("post", &ep, 1, NULL, 0, 20);
+	for (int i = 0; i < MANY_CLOSED; i += 101)
+		xwrite(kept[i], &one, 8);
+	rec_epoll_wait(ep, "some", 0);
+	snapshot("end", &ep, 1, NULL, 0, 20);
+}
+
 int main(int argc, char **argv)
 {
 	const char *c = start(argc, argv);
@@ -480,6 +520,8 @@ int main(int argc, char **argv)
 		case_fork();
 	else if (!strcmp(c, "many"))
 		case_many();
+	else if (!strcmp(c, "many_closed"))
+		case_many_closed();
 	else
 		die("unknown case %s", c);
 	finish();
