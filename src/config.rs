@@ -5,10 +5,13 @@
 //! `$CRIU_NOTIFY_CONFIG` or else `/etc/criu/notify-plugin.conf`, one
 //! `key = value` per line (`#` starts a comment). Keys are the variable names
 //! without the `CRIU_NOTIFY_` prefix, in lower case: `queued = refuse`,
-//! `follow_paths = yes`.
+//! `follow_paths = yes`, `deadline = 5`.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
+
+/// Default budget of each step that runs while tasks are frozen or stopped.
+pub const DEFAULT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Default config file location (next to CRIU's own `/etc/criu/` configs).
 pub const DEFAULT_FILE: &str = "/etc/criu/notify-plugin.conf";
@@ -29,6 +32,12 @@ pub struct Config {
     /// Watch whatever object now sits at the dumped path even when it is a
     /// different object on the same filesystem (replaced while checkpointed).
     pub follow_paths: bool,
+    /// Budget of the takeover (tasks frozen) and of the restore's late pass
+    /// (tasks stopped), each. Past it the plugin gives up: CRIU's own images
+    /// stay (dump), the restore fails (restore).
+    pub deadline: std::time::Duration,
+    /// A `deadline` value that could not be used, for the log.
+    pub bad_deadline: Option<String>,
     /// Test-only fault injection: the name of a step that must fail.
     pub fault: Option<String>,
     /// Where the file settings came from, for the log.
@@ -41,6 +50,12 @@ fn parse_file(text: &str) -> HashMap<String, String> {
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect()
+}
+
+/// Seconds, as a positive decimal number ("5", "0.5").
+fn parse_seconds(v: &str) -> Option<std::time::Duration> {
+    let s: f64 = v.trim().trim_end_matches('s').parse().ok()?;
+    (s.is_finite() && s > 0.0 && s < 1e6).then(|| std::time::Duration::from_secs_f64(s))
 }
 
 fn truthy(v: &str) -> bool {
@@ -58,6 +73,8 @@ impl Config {
                 _ => QueuedPolicy::Drop,
             },
             follow_paths: get("follow_paths").is_some_and(|v| truthy(&v)),
+            deadline: get("deadline").as_deref().and_then(parse_seconds).unwrap_or(DEFAULT_DEADLINE),
+            bad_deadline: get("deadline").filter(|v| parse_seconds(v).is_none()),
             fault: get("fault").filter(|v| !v.is_empty()),
             source: file.map(|(p, _)| p.to_owned()),
         }
@@ -89,6 +106,20 @@ mod tests {
         assert_eq!(c.queued, QueuedPolicy::Drop);
         assert!(!c.follow_paths);
         assert!(c.fault.is_none());
+        assert_eq!(c.deadline, DEFAULT_DEADLINE);
+    }
+
+    #[test]
+    fn deadline_in_seconds() {
+        let c = Config::from_sources(|k| (k == "CRIU_NOTIFY_DEADLINE").then(|| "0.25".to_owned()), None);
+        assert_eq!(c.deadline, std::time::Duration::from_millis(250));
+        let c = Config::from_sources(|_| None, Some(("/etc/x", "deadline = 12s\n")));
+        assert_eq!(c.deadline, std::time::Duration::from_secs(12));
+        for bad in ["0", "-1", "soon", "inf"] {
+            let c = Config::from_sources(|k| (k == "CRIU_NOTIFY_DEADLINE").then(|| bad.to_owned()), None);
+            assert_eq!(c.deadline, DEFAULT_DEADLINE, "{bad}");
+            assert_eq!(c.bad_deadline.as_deref(), Some(bad));
+        }
     }
 
     #[test]

@@ -1,9 +1,17 @@
 //! The dump stage: remember the frozen tasks, optionally refuse queued
 //! events, and at the end take over every inotify and epoll file.
+//!
+//! The takeover (exit(DUMP), tasks still frozen) reads as
+//! capture -> encode -> rewrite -> commit, each step a function with a typed
+//! result, the whole bounded by the deadline setting: it runs on its own
+//! thread, and past the budget the hook returns with CRIU's images as CRIU
+//! wrote them (nothing is written before the commit, which cannot start
+//! once the hook gave up).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::sync::Mutex;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::{Mutex, OnceLock};
+use std::time::Instant;
 
 use crate::config::{Config, QueuedPolicy};
 use crate::criu::image;
@@ -11,7 +19,8 @@ use crate::criu::takeover::{self, TakeoverError};
 use crate::criu::tree::{Tree, TreeError};
 use crate::inotify::{capture::Capturer, InotifyError};
 use crate::plugin::{HookResult, ENOTSUP};
-use crate::proto::{EventpollFileEntry, FdTypes, FownEntry, InotifyFileEntry};
+use crate::deadline::{run_bounded, Bounded, Deadline};
+use crate::proto::{EventpollFileEntry, EventpollTfdEntry, FdTypes, FownEntry, InotifyFileEntry};
 use crate::epoll::targets::{Candidate, EpollAt, Targets};
 use crate::sys::fdinfo::EpollTarget;
 use crate::sys::{criu_syms, proc, SysError};
@@ -98,17 +107,37 @@ pub fn finish(ret: i32) {
         log::error!("no image directory from criu; inotify/epoll files stay with CRIU's own code");
         return;
     };
-    let t0 = std::time::Instant::now();
-    match takeover(dir, &state) {
-        Ok(0) => log::debug!("no inotify or epoll files in the dumped tree"),
-        Ok(n) => log::info!("took over {n} inotify/epoll files in {:.1} ms", t0.elapsed().as_secs_f64() * 1e3),
-        Err(e) if state.ext.is_empty() => log::error!(
-            "takeover failed, CRIU's own images are left intact (its own code will restore these files): {e}"
-        ),
-        Err(e) => log::error!(
-            "takeover failed and files handed over by DUMP_EXT_FILE cannot be restored without the plugin's images: {e}"
-        ),
+    let handed_over = !state.ext.is_empty();
+    let failed = |e: &dyn std::fmt::Display| {
+        if handed_over {
+            log::error!("takeover failed and files handed over by DUMP_EXT_FILE cannot be restored without the plugin's images: {e}");
+        } else {
+            log::error!("takeover failed, CRIU's own images are left intact (its own code will restore these files): {e}");
+        }
+    };
+    // The worker may outlive this hook (a syscall that blocks past the
+    // deadline): it owns its copy of the directory and the state.
+    let dir = match proc::dup_above(dir, 3) {
+        Ok(d) => d,
+        Err(e) => return failed(&e),
+    };
+    let t0 = Instant::now();
+    let deadline = Deadline::start("the takeover", Config::get().deadline);
+    let r = run_bounded(deadline, move |b| {
+        let r = takeover(dir.as_fd(), &state, b);
+        crate::keep_until_exit(Box::new(state));
+        r
+    });
+    match r {
+        Ok(Ok(0)) => log::debug!("no inotify or epoll files in the dumped tree"),
+        Ok(Ok(n)) => log::info!("took over {n} inotify/epoll files in {:.1} ms", ms(t0)),
+        Ok(Err(e)) => failed(&e),
+        Err(e) => failed(&e),
     }
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
 }
 
 /// Dumped (virtual) pid → real pid.
@@ -116,11 +145,7 @@ pub struct PidMap(HashMap<u32, i32>);
 
 impl PidMap {
     pub fn new(real: impl IntoIterator<Item = i32>) -> PidMap {
-        PidMap(
-            real.into_iter()
-                .filter_map(|r| Some((*proc::nspid(r).ok()?.last()? as u32, r)))
-                .collect(),
-        )
+        PidMap(real.into_iter().filter_map(|r| Some((*proc::nspid(r).ok()?.last()? as u32, r))).collect())
     }
 
     pub fn real(&self, vpid: u32) -> Result<i32, TreeError> {
@@ -142,145 +167,252 @@ fn fault(step: &'static str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Where a captured file was open: a task's fd, or CRIU's DUMP_EXT_FILE.
+#[derive(Clone, Copy, Debug)]
+enum At {
+    Task { vpid: u32, fd: u32 },
+    ExtHook,
+}
+
+impl std::fmt::Display for At {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            At::Task { vpid, fd } => write!(f, "pid {vpid} fd {fd}"),
+            At::ExtHook => f.write_str("DUMP_EXT_FILE"),
+        }
+    }
+}
+
+/// What the capture step found: every inotify and epoll file of the tree.
+#[derive(Default)]
+struct Captured {
+    inotify: Vec<(InotifyFileEntry, At)>,
+    eventpoll: Vec<(EventpollFileEntry, At)>,
+}
+
+impl Captured {
+    fn len(&self) -> usize {
+        self.inotify.len() + self.eventpoll.len()
+    }
+
+    /// The files whose CRIU entries become EXT, with their owners.
+    fn switched(&self) -> BTreeMap<u32, FownEntry> {
+        let ino = self.inotify.iter().map(|(e, at)| (e.id, e.fown, *at));
+        let ep = self.eventpoll.iter().map(|(e, at)| (e.id, e.fown, *at));
+        ino.chain(ep).filter(|(_, _, at)| matches!(at, At::Task { .. })).map(|(id, fown, _)| (id, fown)).collect()
+    }
+}
+
+/// New contents of the image files that change, in commit order.
+type Files = Vec<(String, Vec<u8>)>;
+
 /// Capture, write our images, switch CRIU's entries: all or nothing.
-fn takeover(dir: std::os::fd::BorrowedFd<'_>, state: &State) -> Result<usize, Error> {
+fn takeover(dir: BorrowedFd<'_>, state: &State, b: &Bounded) -> Result<usize, Error> {
     fault("load")?;
-    let t0 = std::time::Instant::now();
-    let ms = |t: std::time::Instant| t.elapsed().as_secs_f64() * 1e3;
+    let t0 = Instant::now();
+    b.doing("reading CRIU's images");
     let tree = Tree::load(dir)?;
     log::debug!("takeover: CRIU's images read in {:.1} ms", ms(t0));
-    let ino_ids = tree.files_of_type(FdTypes::Inotify);
-    let ep_ids = tree.files_of_type(FdTypes::Eventpoll);
-    if ino_ids.is_empty() && ep_ids.is_empty() && state.ext.is_empty() {
+    if tree.files_of_type(FdTypes::Inotify).is_empty() && tree.files_of_type(FdTypes::Eventpoll).is_empty() && state.ext.is_empty() {
         return Ok(0);
     }
+    fault("capture")?;
+    b.doing("capturing the tree's inotify and epoll files");
+    if Config::get().fault("stall-capture") {
+        // Test-only: a capture step that blocks past any deadline.
+        std::thread::sleep(Config::get().deadline * 3);
+    }
+    let captured = capture(&tree, state, b)?;
+    log::debug!("takeover: captured in {:.1} ms", ms(t0));
+    fault("write")?;
+    b.doing("encoding the plugin's images");
+    let mut files = encode(dir, &captured)?;
+    fault("rewrite")?;
+    b.doing("rewriting CRIU's images");
+    files.extend(rewrite(dir, &tree, &captured)?);
+    log::debug!("takeover: images encoded in {:.1} ms", ms(t0));
+    b.enter_final("commit the takeover")?;
+    takeover::commit(dir, &files, Config::get().fault.as_deref())?;
+    log::debug!("takeover: committed in {:.1} ms", ms(t0));
+    report(&captured);
+    let n = captured.len();
+    crate::keep_until_exit(Box::new((tree, captured, files)));
+    Ok(n)
+}
+
+/// Read every inotify and epoll file of the frozen tree.
+fn capture(tree: &Tree, state: &State, b: &Bounded) -> Result<Captured, Error> {
     let pids = PidMap::new(state.pids.iter().copied());
     let mut pidfds: HashMap<i32, OwnedFd> = HashMap::new();
-    let mut pidfd = |real: i32| -> Result<OwnedFd, SysError> {
+    let mut getfd = |real: i32, fd: u32| -> Result<OwnedFd, SysError> {
         if let std::collections::hash_map::Entry::Vacant(e) = pidfds.entry(real) {
             e.insert(proc::pidfd(real)?);
         }
-        rustix::io::fcntl_dupfd_cloexec(&pidfds[&real], 3).map_err(|e| SysError::new("dup", "pidfd", e))
+        proc::getfd(pidfds[&real].as_fd(), real, fd as i32)
     };
     let holder_of = |id: u32| tree.holder(id).ok_or(TreeError::NoHolder(id));
-
-    fault("capture")?;
-    // Unlinked-but-open watched objects: which task holds them open.
-    let holder_lookup = |dev: u64, ino: u64| -> Option<(u32, u32)> {
-        for t in &tree.tasks {
-            let Ok(real) = pids.real(t.vpid) else { continue };
-            for fd in tree.table_of(t.vpid).unwrap_or(&[]) {
-                if fd.ftype != FdTypes::Reg as i32 {
-                    continue;
-                }
-                if let Ok(st) = rustix::fs::stat(format!("/proc/{real}/fd/{}", fd.fd)) {
-                    if st.st_dev == dev && st.st_ino == ino {
-                        return Some((t.vpid, fd.fd));
-                    }
-                }
-            }
-        }
-        None
-    };
-
-    let mut capturer = Capturer::default();
+    let holders = UnlinkedHolders::new(tree, &pids);
+    let holder_lookup = |dev: u64, ino: u64| holders.find(dev, ino);
     let all_tasks: Vec<(u32, i32)> = tree.tasks.iter().filter_map(|t| Some((t.vpid, pids.real(t.vpid).ok()?))).collect();
-    let mut inotify: Vec<(InotifyFileEntry, String)> = Vec::new();
-    for &id in &ino_ids {
+    let mut capturer = Capturer::default();
+    let mut out = Captured::default();
+
+    for id in tree.files_of_type(FdTypes::Inotify) {
         let (vpid, fd) = holder_of(id)?;
+        b.doing(format!("capturing inotify id {id} (pid {vpid} fd {fd})"));
         let real = pids.real(vpid)?;
-        let pfd = pidfd(real)?;
-        let file = proc::getfd(pfd.as_fd(), real, fd as i32)?;
+        let file = getfd(real, fd)?;
         let criu = tree.files[&id].entry.ify.as_ref();
         let fown = criu.map(|e| e.fown).unwrap_or_default();
-        let e = capturer.capture(real, fd as i32, file.as_fd(), id, fown, &holder_lookup, &all_tasks, criu)?;
-        inotify.push((e, format!("pid {vpid} fd {fd}")));
+        let e = capturer.capture(real, fd as i32, file.as_fd(), id, fown, &holder_lookup, &all_tasks, criu, &b.deadline)?;
+        out.inotify.push((e, At::Task { vpid, fd }));
     }
 
-    // Every file of the tree, for registrations whose file CRIU's own entry
-    // does not name: indexed on first use only.
-    let mut targets: Option<Targets> = None;
-    let (mut from_criu, mut searched) = (0usize, 0usize);
-    let mut search = |epoll: EpollAt, t: &EpollTarget, toff: u32| {
-        searched += 1;
-        let index = targets.get_or_insert_with(|| {
-            Targets::new(tree.tasks.iter().filter_map(|t| Some((pids.real(t.vpid).ok()?, tree.table_of(t.vpid)?))).flat_map(
-                |(real, fds)| fds.iter().map(move |fd| Candidate { pid: real, fd: fd.fd as i32, file: fd.id }),
-            ))
-        });
-        index.find(epoll, t, toff)
-    };
-
-    let mut eventpoll: Vec<(EventpollFileEntry, String)> = Vec::new();
-    for &id in &ep_ids {
+    let mut targets = TargetSearch::new(tree, &pids);
+    for id in tree.files_of_type(FdTypes::Eventpoll) {
         let (vpid, fd) = holder_of(id)?;
+        b.doing(format!("capturing eventpoll id {id} (pid {vpid} fd {fd})"));
         let real = pids.real(vpid)?;
         let criu = tree.files[&id].entry.epfd.as_ref();
         let fown = criu.map(|e| e.fown).unwrap_or_default();
-        // CRIU's own entry lists the registrations in the same fdinfo order,
-        // each under a number of the same task at which it proved (kcmp) the
-        // target sits: the original number, or one it rewrote the key to
-        // (the original was closed or reused). The file at that number is
-        // the target, with no kcmp of ours; the key stays the original.
-        let criu_tfds: &[crate::proto::EventpollTfdEntry] = criu.map(|e| e.tfd.as_slice()).unwrap_or(&[]);
+        let criu_tfds = criu.map(|e| e.tfd.as_slice()).unwrap_or(&[]);
+        let epoll = EpollAt { pid: real, fd: fd as i32 };
         let mut resolve = |t: &EpollTarget, toff: u32, index: usize, total: usize| {
-            if criu_tfds.len() == total {
-                let c = &criu_tfds[index];
-                if c.inode == Some(t.ino) && c.dev == Some(t.sdev) {
-                    if let Some(at) = tree.file_at(vpid, c.tfd) {
-                        from_criu += 1;
-                        return Ok(Some(at));
-                    }
-                }
-            }
-            search(EpollAt { pid: real, fd: fd as i32 }, t, toff)
+            targets.resolve(epoll, t, toff, criu_named(tree, vpid, criu_tfds, t, index, total))
         };
-        let e = epoll::capture::capture(real, fd as i32, id, fown, &mut resolve)?;
-        eventpoll.push((e, format!("pid {vpid} fd {fd}")));
+        let e = epoll::capture::capture(real, fd as i32, id, fown, &mut resolve, &b.deadline)?;
+        out.eventpoll.push((e, At::Task { vpid, fd }));
     }
 
     // Files CRIU handed us itself: their owner is CRIU's ext entry's.
     let me = std::process::id() as i32;
     for (copy, id, kind) in &state.ext {
+        b.doing(format!("capturing file id {id} from DUMP_EXT_FILE"));
         let fd = copy.as_raw_fd();
         match kind {
             Kind::Inotify => {
-                let e = capturer.capture(me, fd, copy.as_fd(), *id, FownEntry::default(), &holder_lookup, &all_tasks, None)?;
-                inotify.push((e, "DUMP_EXT_FILE".into()));
+                let fown = FownEntry::default();
+                let e = capturer.capture(me, fd, copy.as_fd(), *id, fown, &holder_lookup, &all_tasks, None, &b.deadline)?;
+                out.inotify.push((e, At::ExtHook));
             }
             Kind::Eventpoll => {
-                let mut resolve = |t: &EpollTarget, toff: u32, _: usize, _: usize| search(EpollAt { pid: me, fd }, t, toff);
-                let e = epoll::capture::capture(me, fd, *id, FownEntry::default(), &mut resolve)?;
-                eventpoll.push((e, "DUMP_EXT_FILE".into()));
+                let epoll = EpollAt { pid: me, fd };
+                let mut resolve = |t: &EpollTarget, toff: u32, _: usize, _: usize| targets.resolve(epoll, t, toff, None);
+                let e = epoll::capture::capture(me, fd, *id, FownEntry::default(), &mut resolve, &b.deadline)?;
+                out.eventpoll.push((e, At::ExtHook));
             }
         }
     }
+    targets.report();
+    Ok(out)
+}
 
-    let calls = targets.as_ref().map_or(0, |t| t.kcmp_calls);
-    if from_criu + searched > 0 {
-        log::debug!("epoll targets: {from_criu} named by CRIU's entries, {searched} searched with {calls} kcmp calls");
+/// The file CRIU's own entry names for registration `t` (the `index`-th of
+/// `total`), if its entry lists the same registrations.
+///
+/// CRIU's entry lists them in the same fdinfo order, each under a number of
+/// the same task at which its kcmp found the target: the original number,
+/// or the one it rewrote the key to (the original was closed or reused). So
+/// the file at that number is the target, with no kcmp of ours; our key
+/// stays the original number.
+fn criu_named(tree: &Tree, vpid: u32, criu: &[EventpollTfdEntry], t: &EpollTarget, index: usize, total: usize) -> Option<u32> {
+    let c = criu.get(index).filter(|_| criu.len() == total)?;
+    if c.inode != Some(t.ino) || c.dev != Some(t.sdev) {
+        return None;
     }
-    log::debug!("takeover: captured in {:.1} ms", ms(t0));
-    fault("write")?;
-    // The new contents of every file that changes.
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    tree.file_at(vpid, c.tfd)
+}
+
+/// Epoll targets: named by CRIU's entry, or searched among every file of the
+/// tree (indexed on first use only).
+struct TargetSearch<'a> {
+    tree: &'a Tree,
+    pids: &'a PidMap,
+    index: Option<Targets>,
+    named: usize,
+    searched: usize,
+}
+
+impl<'a> TargetSearch<'a> {
+    fn new(tree: &'a Tree, pids: &'a PidMap) -> Self {
+        TargetSearch { tree, pids, index: None, named: 0, searched: 0 }
+    }
+
+    fn resolve(&mut self, epoll: EpollAt, t: &EpollTarget, toff: u32, named: Option<u32>) -> Result<Option<u32>, SysError> {
+        if named.is_some() {
+            self.named += 1;
+            return Ok(named);
+        }
+        self.searched += 1;
+        let (tree, pids) = (self.tree, self.pids);
+        let index = self.index.get_or_insert_with(|| {
+            let tables = tree.tasks.iter().filter_map(|t| Some((pids.real(t.vpid).ok()?, tree.table_of(t.vpid)?)));
+            Targets::new(tables.flat_map(|(real, fds)| fds.iter().map(move |fd| Candidate { pid: real, fd: fd.fd as i32, file: fd.id })))
+        });
+        index.find(epoll, t, toff)
+    }
+
+    fn report(&self) {
+        if self.named + self.searched > 0 {
+            let calls = self.index.as_ref().map_or(0, |t| t.kcmp_calls);
+            log::debug!("epoll targets: {} named by CRIU's entries, {} searched with {calls} kcmp calls", self.named, self.searched);
+        }
+    }
+}
+
+/// Which task holds an unlinked watched object open: every regular file of
+/// the tree by inode, indexed on first use (one stat per fd, once).
+struct UnlinkedHolders<'a> {
+    tree: &'a Tree,
+    pids: &'a PidMap,
+    index: OnceLock<HashMap<(u64, u64), (u32, u32)>>,
+}
+
+impl<'a> UnlinkedHolders<'a> {
+    fn new(tree: &'a Tree, pids: &'a PidMap) -> Self {
+        UnlinkedHolders { tree, pids, index: OnceLock::new() }
+    }
+
+    fn find(&self, dev: u64, ino: u64) -> Option<(u32, u32)> {
+        let index = self.index.get_or_init(|| {
+            let mut m = HashMap::new();
+            for t in &self.tree.tasks {
+                let Ok(real) = self.pids.real(t.vpid) else { continue };
+                for fd in self.tree.table_of(t.vpid).unwrap_or(&[]).iter().filter(|fd| fd.ftype == FdTypes::Reg as i32) {
+                    if let Ok(st) = rustix::fs::stat(format!("/proc/{real}/fd/{}", fd.fd)) {
+                        m.entry((st.st_dev, st.st_ino)).or_insert((t.vpid, fd.fd));
+                    }
+                }
+            }
+            m
+        });
+        index.get(&(dev, ino)).copied()
+    }
+}
+
+/// Our two images (after entries an earlier step wrote) and the inventory
+/// that names the plugin as required.
+fn encode(dir: BorrowedFd<'_>, c: &Captured) -> Result<Files, Error> {
+    let mut files = Files::new();
     let inv = image::read_file(dir, "inventory.img")?.ok_or(TreeError::Missing("inventory.img".into()))?;
     if let Some(b) = takeover::add_inventory_plugin("inventory.img", &inv, "notify_plugin")? {
         files.push(("inventory.img".into(), b));
     }
     let ino_old: Vec<InotifyFileEntry> = existing(dir, INOTIFY_IMG, image::INOTIFY_FILE)?;
     let ep_old: Vec<EventpollFileEntry> = existing(dir, EVENTPOLL_IMG, image::EVENTPOLL_FILE)?;
-    files.push((INOTIFY_IMG.into(), image::encode_messages(image::INOTIFY_FILE, ino_old.iter().chain(inotify.iter().map(|e| &e.0)))));
-    files.push((EVENTPOLL_IMG.into(), image::encode_messages(image::EVENTPOLL_FILE, ep_old.iter().chain(eventpoll.iter().map(|e| &e.0)))));
+    let ino = image::encode_messages(image::INOTIFY_FILE, ino_old.iter().chain(c.inotify.iter().map(|e| &e.0)));
+    let ep = image::encode_messages(image::EVENTPOLL_FILE, ep_old.iter().chain(c.eventpoll.iter().map(|e| &e.0)));
+    files.push((INOTIFY_IMG.into(), ino));
+    files.push((EVENTPOLL_IMG.into(), ep));
+    Ok(files)
+}
 
-    fault("rewrite")?;
-    let owners: BTreeMap<u32, FownEntry> = inotify
-        .iter()
-        .filter(|(_, w)| w != "DUMP_EXT_FILE")
-        .map(|(e, _)| (e.id, e.fown))
-        .chain(eventpoll.iter().filter(|(_, w)| w != "DUMP_EXT_FILE").map(|(e, _)| (e.id, e.fown)))
-        .collect();
+/// CRIU's entries of the captured files, switched to EXT: every fd table
+/// that names one, and files.img.
+fn rewrite(dir: BorrowedFd<'_>, tree: &Tree, c: &Captured) -> Result<Files, Error> {
+    let owners = c.switched();
     let ids: BTreeSet<u32> = owners.keys().copied().collect();
+    let mut files = Files::new();
     for fid in tree.tables.keys() {
         let name = format!("fdinfo-{fid}.img");
         let bytes = image::read_file(dir, &name)?.ok_or_else(|| TreeError::Missing(name.clone()))?;
@@ -292,29 +424,27 @@ fn takeover(dir: std::os::fd::BorrowedFd<'_>, state: &State) -> Result<usize, Er
         let bytes = image::read_file(dir, "files.img")?.ok_or(TreeError::Missing("files.img".into()))?;
         files.push(("files.img".into(), takeover::rewrite_files("files.img", &bytes, &owners)?));
     }
-    log::debug!("takeover: images encoded in {:.1} ms", ms(t0));
-    takeover::commit(dir, &files, Config::get().fault.as_deref())?;
-    log::debug!("takeover: committed in {:.1} ms", ms(t0));
+    Ok(files)
+}
 
-    for (e, where_) in &inotify {
-        log::info!("owns inotify id {} ({where_}): {} watches, flags {:#o}", e.id, e.wd.len(), e.flags);
+/// One line per file taken over, and what is dropped.
+fn report(c: &Captured) {
+    for (e, at) in &c.inotify {
+        log::info!("owns inotify id {} ({at}): {} watches, flags {:#o}", e.id, e.wd.len(), e.flags);
         if let Some(q) = e.queued_bytes {
             log::warn!(
-                "inotify id {} ({where_}): {q} bytes of queued events are dropped (no kernel interface re-injects them; CRIU_NOTIFY_QUEUED=refuse fails the dump instead)",
+                "inotify id {} ({at}): {q} bytes of queued events are dropped (no kernel interface re-injects them; CRIU_NOTIFY_QUEUED=refuse fails the dump instead)",
                 e.id
             );
         }
     }
-    for (e, where_) in &eventpoll {
-        log::info!("owns eventpoll id {} ({where_}): {} registrations, flags {:#o}", e.id, e.tfd.len(), e.flags);
+    for (e, at) in &c.eventpoll {
+        log::info!("owns eventpoll id {} ({at}): {} registrations, flags {:#o}", e.id, e.tfd.len(), e.flags);
     }
-    let n = inotify.len() + eventpoll.len();
-    crate::keep_until_exit(Box::new((tree, inotify, eventpoll)));
-    Ok(n)
 }
 
 /// Entries already in our image (written by an earlier step); ours follow.
-fn existing<M: prost::Message + Default>(dir: std::os::fd::BorrowedFd<'_>, name: &str, kind: image::Kind) -> Result<Vec<M>, Error> {
+fn existing<M: prost::Message + Default>(dir: BorrowedFd<'_>, name: &str, kind: image::Kind) -> Result<Vec<M>, Error> {
     Ok(match image::read_file(dir, name)? {
         Some(b) => image::decode_all(name, kind, &b)?,
         None => vec![],

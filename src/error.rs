@@ -17,6 +17,8 @@ pub enum Error {
     Inotify(#[from] crate::inotify::InotifyError),
     #[error(transparent)]
     Epoll(#[from] crate::epoll::EpollError),
+    #[error(transparent)]
+    Deadline(#[from] crate::deadline::DeadlineError),
     #[error("{0}")]
     Refused(String),
     #[error("image {file}: {what}")]
@@ -31,6 +33,7 @@ impl Error {
             Error::Inotify(e) => e.errno(),
             Error::Epoll(e) => e.errno(),
             Error::Refused(_) => libc::EBUSY,
+            Error::Deadline(_) => libc::ETIMEDOUT,
             _ => libc::EINVAL,
         }
     }

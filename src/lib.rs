@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod criu;
+pub mod deadline;
 pub mod dump;
 pub mod epoll;
 pub mod error;

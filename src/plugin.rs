@@ -78,6 +78,9 @@ extern "C" fn cr_init(stage: c_int) -> c_int {
         if let Some(src) = &cfg.source {
             log::info!("settings read from {src}");
         }
+        if let Some(bad) = &cfg.bad_deadline {
+            log::warn!("deadline {bad:?} is not a positive number of seconds; using {:?}", cfg.deadline);
+        }
         match stage {
             0 => dump::init().map(|()| 0),
             2 => restore::init().map(|()| 0),

@@ -10,6 +10,7 @@ use std::os::fd::{AsFd, IntoRawFd, OwnedFd};
 use std::sync::Mutex;
 
 use crate::config::Config;
+use crate::deadline::{run_bounded, Bounded, Deadline};
 use crate::criu::{image, wire};
 use crate::criu::takeover;
 use crate::criu::tree::{Tree, TreeError};
@@ -272,8 +273,21 @@ pub fn resume_devices_late(pid: i32) -> HookResult {
     });
     let Some((tree, inotify, epoll, in_task)) = work else { return Ok(ENOTSUP) };
     let pids = restored_pids(pid);
-    let r = complete(&tree, &inotify, &epoll, in_task.as_ref(), &pids);
-    crate::keep_until_exit(Box::new((tree, inotify, epoll)));
+    let deadline = Deadline::start("the restore's late pass", Config::get().deadline);
+    // On a thread of its own, so that a step blocked in the kernel cannot
+    // hold the stopped tasks past the deadline.
+    let theirs = pids.clone();
+    let r = run_bounded(deadline, move |b| {
+        if Config::get().fault("stall-late") {
+            // Test-only: a step that blocks past any deadline.
+            std::thread::sleep(Config::get().deadline * 3);
+        }
+        let r = complete(&tree, &inotify, &epoll, in_task.as_ref(), &theirs, b);
+        crate::keep_until_exit(Box::new((tree, inotify, epoll)));
+        r
+    })
+    .map_err(Error::from)
+    .and_then(|r| r);
     if let Err(e) = r {
         log::error!("restore cannot be completed: {e}");
         if let Some(h) = hint(&e) {
@@ -310,6 +324,7 @@ fn complete(
     epoll: &HashMap<u32, EventpollFileEntry>,
     in_task: Option<&InTask>,
     pids: &HashMap<u32, i32>,
+    b: &Bounded,
 ) -> Result<(), Error> {
     let real = |vpid: u32| pids.get(&vpid).copied().ok_or(TreeError::NoRealPid(vpid));
     let mut pidfds: HashMap<i32, OwnedFd> = HashMap::new();
@@ -329,8 +344,9 @@ fn complete(
     for id in ids {
         let e = &inotify[id];
         let (file, vpid, fd) = file_of(*id)?;
+        b.doing(format!("adding the watches of inotify id {id} (pid {vpid} fd {fd})"));
         let t0 = std::time::Instant::now();
-        let out = ino::add_watches(file.as_fd(), e, real(vpid)?, &holder, follow)?;
+        let out = ino::add_watches(file.as_fd(), e, real(vpid)?, &holder, follow, &b.deadline)?;
         log::info!(
             "restored inotify id {id} (pid {vpid} fd {fd}): {} watches in {:.1} ms",
             out.watches,
@@ -364,6 +380,7 @@ fn complete(
     for id in ids {
         let e = &epoll[id];
         let (file, vpid, fd) = file_of(*id)?;
+        b.doing(format!("registering the targets of eventpoll id {id} (pid {vpid} fd {fd})"));
         // What RESTORE_EXT_FILE registered inside the task.
         let made: HashSet<u32> = match in_task.and_then(|it| Some((it, *it.base.get(id)?))) {
             Some((it, base)) => e.tfd.iter().enumerate().filter(|(i, _)| it.flags.get(base + i)).map(|(_, t)| t.tfd).collect(),
@@ -371,7 +388,7 @@ fn complete(
         };
         let unique = ep::unique_numbers(e);
         let skip = |t: &crate::proto::EventpollTfdEntry| -> bool { ep::in_task_candidate(t, &unique) && made.contains(&t.tfd) };
-        let out = ep::register_all(file.as_fd(), e, &fetch, &skip)?;
+        let out = ep::register_all(file.as_fd(), e, &fetch, &skip, &b.deadline)?;
         for tfd in &out.rearmed {
             log::warn!("eventpoll id {id}: disarmed EPOLLONESHOT registration of fd {tfd} (target not ready) restored armed for ERR/HUP only");
         }

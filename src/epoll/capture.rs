@@ -15,13 +15,25 @@ use crate::sys::{fdinfo, proc, SysError};
 pub type Resolve<'a> = dyn FnMut(&fdinfo::EpollTarget, u32, usize, usize) -> Result<Option<u32>, SysError> + 'a;
 
 /// Capture epoll `fd` of task `pid` (real pid).
-pub fn capture(pid: i32, fd: i32, id: u32, fown: FownEntry, resolve: &mut Resolve<'_>) -> Result<EventpollFileEntry, EpollError> {
+pub fn capture(
+    pid: i32,
+    fd: i32,
+    id: u32,
+    fown: FownEntry,
+    resolve: &mut Resolve<'_>,
+    deadline: &crate::deadline::Deadline,
+) -> Result<EventpollFileEntry, EpollError> {
     let text = proc::fdinfo(pid, fd)?;
     let common = fdinfo::parse_common(&text).map_err(|source| EpollError::Fdinfo { pid, fd, source })?;
     let targets = fdinfo::parse_epoll(&text).map_err(|source| EpollError::Fdinfo { pid, fd, source })?;
     let mut seen: std::collections::HashMap<i32, u32> = std::collections::HashMap::new();
     let mut tfds = Vec::with_capacity(targets.len());
     for (index, t) in targets.iter().enumerate() {
+        if index % 1024 == 0 {
+            deadline
+                .check(|| format!("capturing registration {} of {} (pid {pid} fd {fd})", index + 1, targets.len()))
+                .map_err(|source| EpollError::Deadline { id, source })?;
+        }
         let toff = seen.entry(t.tfd).or_insert(0);
         let this = *toff;
         *toff += 1;

@@ -21,6 +21,8 @@ pub const PRIVATE_BITS: u32 = EPOLLWAKEUP | EPOLLONESHOT | EPOLLET | EPOLLEXCLUS
 pub enum EpollError {
     #[error(transparent)]
     Sys(#[from] SysError),
+    #[error("eventpoll id {id}: {source}")]
+    Deadline { id: u32, #[source] source: crate::deadline::DeadlineError },
     #[error("eventpoll pid {pid} fd {fd}: {source}")]
     Fdinfo { pid: i32, fd: i32, #[source] source: crate::sys::fdinfo::FdinfoError },
     #[error("eventpoll id {id} (pid {pid} fd {fd}): the target registered as fd {tfd} is not open in any dumped task")]
@@ -40,6 +42,7 @@ impl EpollError {
         match self {
             EpollError::Sys(e) | EpollError::Register { source: e, .. } => e.errno.raw_os_error(),
             EpollError::TargetNotFound { .. } | EpollError::TargetMissing { .. } => libc::ENOENT,
+            EpollError::Deadline { .. } => libc::ETIMEDOUT,
             _ => libc::EINVAL,
         }
     }

@@ -104,6 +104,7 @@ pub fn register_all(
     entry: &EventpollFileEntry,
     fetch: &Fetch<'_>,
     skip: &(dyn Fn(&EventpollTfdEntry) -> bool + Sync),
+    deadline: &crate::deadline::Deadline,
 ) -> Result<Outcome, crate::Error> {
     validate(entry)?;
     let id = entry.id;
@@ -186,7 +187,13 @@ pub fn register_all(
         // 2. Everything else, with the exact dumped events, by number.
         let mut rest: Vec<&EventpollTfdEntry> = todo.iter().copied().filter(|t| !disarmed(t)).collect();
         rest.sort_by_key(|t| t.tfd);
-        for t in rest {
+        let n = rest.len();
+        for (i, t) in rest.into_iter().enumerate() {
+            if i % 1024 == 0 {
+                deadline
+                    .check(|| format!("registering target {} of {n}", i + 1))
+                    .map_err(|source| EpollError::Deadline { id, source })?;
+            }
             ctl(t, t.events, false)?;
         }
         // The targets' copies close with this thread's private fd table

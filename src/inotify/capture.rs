@@ -89,6 +89,7 @@ impl Capturer {
         holder: &HolderLookup<'_>,
         others: &[(u32, i32)],
         criu: Option<&InotifyFileEntry>,
+        deadline: &crate::deadline::Deadline,
     ) -> Result<InotifyFileEntry, InotifyError> {
         let (flags, marks) = match criu {
             Some(e) => (e.flags, marks_of(e).map_err(|source| InotifyError::Fdinfo { pid, fd, source })?),
@@ -169,7 +170,17 @@ impl Capturer {
                     sc.spawn(move || {
                         proc::private_cwd()?;
                         let links = proc::OwnFdLinks::open()?;
-                        c.iter().map(|m| one(&links, m)).collect::<Result<Vec<_>, _>>()
+                        c.iter()
+                            .enumerate()
+                            .map(|(i, m)| {
+                                if i % 1024 == 0 {
+                                    deadline
+                                        .check(|| format!("capturing watch {} of {}", i + 1, c.len()))
+                                        .map_err(|source| InotifyError::Deadline { id, source })?;
+                                }
+                                one(&links, m)
+                            })
+                            .collect::<Result<Vec<_>, _>>()
                     })
                 })
                 .collect();

@@ -18,6 +18,8 @@ pub const IN_DONT_FOLLOW: u32 = 0x0200_0000;
 pub enum InotifyError {
     #[error(transparent)]
     Sys(#[from] SysError),
+    #[error("inotify id {id}: {source}")]
+    Deadline { id: u32, #[source] source: crate::deadline::DeadlineError },
     #[error("inotify pid {pid} fd {fd}: {source}")]
     Fdinfo { pid: i32, fd: i32, #[source] source: crate::sys::fdinfo::FdinfoError },
     #[error("inotify id {id} wd {wd} (dev {dev:#x} ino {ino:#x}): the filesystem cannot encode a file handle")]
@@ -51,6 +53,7 @@ impl InotifyError {
                 e.errno.raw_os_error()
             }
             InotifyError::QueuedRefused { .. } => libc::EBUSY,
+            InotifyError::Deadline { .. } => libc::ETIMEDOUT,
             InotifyError::NoHandle { .. } => libc::EOPNOTSUPP,
             InotifyError::Replaced { .. } => libc::ESTALE,
             _ => libc::EINVAL,

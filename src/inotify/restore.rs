@@ -110,6 +110,7 @@ pub fn add_watches(
     task: i32,
     holder: &(dyn Fn(u32) -> Option<i32> + Sync),
     follow_paths: bool,
+    deadline: &crate::deadline::Deadline,
 ) -> Result<Outcome, InotifyError> {
     let id = entry.id;
     let proc_dir = rustix::fs::open("/proc", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
@@ -147,7 +148,7 @@ pub fn add_watches(
     }
 
     let limit = AtomicUsize::new(usize::MAX);
-    let jobs = Jobs { order: &order, want_root: &want_root, roots: &roots, limit: &limit };
+    let jobs = Jobs { order: &order, want_root: &want_root, roots: &roots, limit: &limit, deadline };
     proc::with_private_fd_table(|| -> Result<Outcome, InotifyError> {
         // Two walks over the watches, one per core: this thread adds them,
         // a second one checks that each path still leads to the dumped
@@ -209,6 +210,8 @@ struct Jobs<'a> {
     roots: &'a HashMap<i32, OwnedFd>,
     /// Lowered by either thread when it fails: the other stops there.
     limit: &'a AtomicUsize,
+    /// The late pass's budget, checked every 1024 watches.
+    deadline: &'a crate::deadline::Deadline,
 }
 
 impl Jobs<'_> {
@@ -229,6 +232,11 @@ impl Jobs<'_> {
             }
             let wd = w.wd as i32;
             let at = |e: InotifyError| (i, e);
+            if i % 1024 == 0 {
+                self.deadline
+                    .check(|| format!("adding watch {} of {}", i + 1, self.order.len()))
+                    .map_err(|source| at(InotifyError::Deadline { id, source }))?;
+            }
             walk.enter(*want).map_err(at)?;
             if next != Some(wd) {
                 notify::set_next_wd(ifd, wd).map_err(|e| at(e.into()))?;

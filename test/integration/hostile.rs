@@ -924,6 +924,57 @@ fn dump_faults_leave_criu_images_restorable_without_plugin() {
     }
 }
 
+/// A capture step that blocks past the deadline (CRIU_NOTIFY_DEADLINE=1,
+/// the test fault stalls 3 s): the hook returns at the deadline, the log
+/// says at error level what took too long, CRIU's images are left as CRIU
+/// wrote them, and CRIU alone restores them exactly.
+#[test]
+fn takeover_past_its_deadline_leaves_criu_images() {
+    let t = TestDir::new("hostile_dump_deadline");
+    let expected = control(&t, "epoll", "fork", |_| {});
+    let mut run = Run::start(&t, "cr", "epoll", "fork", |_| {});
+    let t0 = Instant::now();
+    let d = run.dump(true, &[], &[("CRIU_NOTIFY_FAULT", "stall-capture"), ("CRIU_NOTIFY_DEADLINE", "1")]);
+    let took = t0.elapsed();
+    assert!(d.ok(), "dump failed\n{}", d.summary());
+    assert!(took < Duration::from_millis(2900), "criu dump took {took:?}: the tasks were held past the 1 s deadline");
+    let said = d.log.lines().any(|l| {
+        l.contains("takeover failed, CRIU's own images are left intact")
+            && l.contains("the takeover took longer than its budget of 1.0s")
+            && l.contains("while capturing")
+    });
+    assert!(said, "dump.log does not say at error level that the takeover ran out of time\n{}", d.summary());
+    assert!(takeover_leftovers(&run.img).is_empty(), "takeover files left: {:?}", takeover_leftovers(&run.img));
+    let types: Vec<i32> = files(&run.img).iter().map(|f| f.r#type).collect();
+    assert!(!types.contains(&(FdTypes::Ext as i32)) && types.contains(&(FdTypes::Eventpoll as i32)), "files.img: {types:?}");
+    assert!(!inventory_plugins(&run.img).iter().any(|p| p == PLUGIN_NAME));
+    let r = run.restore(false, &[], &[]);
+    assert!(r.ok(), "restore without the plugin failed\n{}", r.summary());
+    let rec = run.finish();
+    assert_same_record("epoll fork: control vs a takeover past its deadline, restored by CRIU alone", &expected, &rec);
+}
+
+/// The restore's late pass blocked past its deadline: `criu restore` fails
+/// at the deadline with a message naming it, and nothing is left running.
+#[test]
+fn late_pass_past_its_deadline_fails_the_restore() {
+    let t = TestDir::new("hostile_restore_deadline");
+    let mut run = Run::start(&t, "cr", "epoll", "fork", |_| {});
+    let d = run.dump(true, &[], &[]);
+    assert!(d.ok(), "dump failed\n{}", d.summary());
+    let t0 = Instant::now();
+    let r = run.restore(true, &[], &[("CRIU_NOTIFY_FAULT", "stall-late"), ("CRIU_NOTIFY_DEADLINE", "1")]);
+    let took = t0.elapsed();
+    assert!(!r.ok(), "restore succeeded although its late pass ran out of time\n{}", r.summary());
+    assert!(took < Duration::from_millis(2900), "criu restore took {took:?}: tasks held past the 1 s deadline");
+    assert!(
+        r.log.contains("restore cannot be completed: the restore's late pass took longer than its budget of 1.0s"),
+        "restore.log does not name the deadline\n{}",
+        r.summary()
+    );
+    assert!(run.nothing_left(), "processes left by the failed restore: {:?}", run.proc.group_pids());
+}
+
 // ---------------------------------------------------------------------
 // 4. criu killed in the middle of the takeover
 
