@@ -45,6 +45,7 @@ NOLIB="$OUT/empty-lib"
 TOOL="$TOP/target/release/criu-notify-tool"
 CRIU="${CRIU:-$(cat "$TOP/.cache/criu-path" 2>/dev/null || command -v criu || true)}"
 REPS="${BENCH_REPS:-5}"
+TIMEOUT="${BENCH_TIMEOUT:-600}"
 WORKLOADS="${BENCH_WORKLOADS:-inotify:10000 inotify:100000 epoll:2500 epoll:5000 epoll:10000 epoll:20000 plain:0}"
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -54,6 +55,13 @@ note() { echo "bench: $*" >&2; }
 [[ -f "$PLUGINS/notify_plugin.so" ]] || die "no $PLUGINS/notify_plugin.so (run: make plugin)"
 [[ $(id -u) -eq 0 ]] || die "criu dump/restore needs root"
 command -v python3 >/dev/null || die "python3 is needed for the table"
+command -v timeout >/dev/null || die "timeout (coreutils) is needed"
+# GNU time reports the peak RSS of each criu command (package "time").
+if [[ ! -x /usr/bin/time ]]; then
+	note "installing /usr/bin/time (apt-get install time)"
+	{ apt-get install -y -q time >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q time >/dev/null; }; } ||
+		die "could not install the time package"
+fi
 
 # Build: the workloads, the subreaper helper, the stats reader.
 mkdir -p "$BIN" "$OUT/work" "$NOLIB"
@@ -75,9 +83,25 @@ for v in $(compgen -e); do
 done
 
 PID=""
+# Is pid $1 one of our workloads: a bench_ program, or (after a failed or
+# timed-out restore) a task still being restored from one of our images,
+# which has criu's command line until its memory is restored?
+ours() {
+	local cmd
+	cmd="$(tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline")" || return 1
+	[[ $cmd == *"$BIN/bench_"* || $cmd == "$CRIU restore -D $OUT/"* ]]
+}
+# Workloads run in their own session (setsid), so a workload's processes
+# (bench_procs: the whole tree) are the process group whose id is its pid.
+is_group_leader() {
+	local st
+	st="$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null)" || return 1
+	[[ $(cut -d' ' -f3 <<<"$st") == "$1" ]]
+}
 cleanup() {
 	# Kill the workload still running, by its number, if it is ours.
-	if [[ -n "$PID" ]] && tr '\0' ' ' 2>/dev/null <"/proc/$PID/cmdline" | grep -q "$BIN/bench_"; then
+	if [[ -n "$PID" ]] && ours "$PID"; then
+		if is_group_leader "$PID"; then kill -KILL -- "-$PID" 2>/dev/null || true; fi
 		kill -KILL "$PID" 2>/dev/null || true
 	fi
 }
@@ -98,13 +122,40 @@ wait_gone() {
 	die "pid $pid still exists after 120 s"
 }
 
+# Kill workload $1 (its whole process group if it leads one) and wait
+# until every one of its processes is gone: a restore needs all their pids.
 kill_ours() {
-	local pid=$1
-	if tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q "$BIN/bench_"; then
-		kill -KILL "$pid" 2>/dev/null || true
-		wait_gone "$pid"
+	local pid=$1 group="" i
+	ours "$pid" || return 0
+	if is_group_leader "$pid"; then
+		group=1
+		kill -KILL -- "-$pid" 2>/dev/null || true
 	fi
+	kill -KILL "$pid" 2>/dev/null || true
+	wait_gone "$pid"
+	[[ -n $group ]] || return 0
+	for ((i = 0; i < 12000; i++)); do
+		pgrep -g "$pid" >/dev/null || return 0
+		sleep 0.01
+	done
+	die "processes of group $pid still exist after 120 s"
 }
+
+# run_criu <rss file> <criu args...>: criu under a time limit ($TIMEOUT s,
+# then SIGKILL 10 s later) and GNU time. Status 124 or 137: timed out.
+# The rss file's last line is %M, the peak RSS in kB of what time waited
+# for: the larger of timeout's and criu's own (wait4 counts a child and its
+# reaped descendants), i.e. criu's. Not included: the tasks criu restore -d
+# forks (they are never reaped by criu; when it exits they are re-parented
+# to this shell), so the restored workload's memory does not pollute the
+# restore number; but work the plugin does inside the restored tasks is
+# not counted either.
+run_criu() {
+	local rss=$1
+	shift
+	/usr/bin/time -o "$rss" -f %M timeout -k 10 "$TIMEOUT" "$CRIU" "$@"
+}
+rss_of() { { tail -n1 "$1" 2>/dev/null || true; } | { grep -E '^[0-9]+$' || true; }; }
 
 # Seconds-since-start stamp "(SS.uuuuuu)" of the first line matching $2 in log $1, in ms.
 stamp_ms() {
@@ -127,7 +178,7 @@ size_of() { [[ -f $1 ]] && stat -c %s "$1" || echo 0; }
 run_once() {
 	local kind=$1 n=$2 mode=$3 rep=$4
 	local dir="$OUT/$kind-$n/$mode" lib=$PLUGINS verb=1
-	local work="$OUT/work/$kind-$n" img ready t0 t1 dump_ms restore_ms floor stats line i
+	local work="$OUT/work/$kind-$n" img ready t0 t1 dump_ms restore_ms floor stats line i rc
 	[[ $mode == native ]] && lib=$NOLIB
 	[[ $mode == probe ]] && verb=4
 	img="$dir/img"
@@ -152,35 +203,57 @@ run_once() {
 	fi
 	PID="$(sed -n 's/^pid=\([0-9]*\) .*/\1/p' "$ready")"
 	floor="$(sed -n 's/.* floor_us=\([0-9]*\).*/\1/p' "$ready")"
-	n="$(sed -n 's/.* n=\([0-9]*\) .*/\1/p' "$ready")"
+	n="$(sed -n 's/.* n=\([0-9x]*\) .*/\1/p' "$ready")"
 	line="$line floor_us=$floor"
 
 	t0=$(now_ns)
-	if ! "$CRIU" dump -t "$PID" -D "$img" -v$verb -o dump.log --lib "$lib" >"$dir/criu.err" 2>&1; then
-		note "$kind $n $mode: criu dump failed:"; grep -E 'Error|rror \(' "$img/dump.log" | tail -n 5 >&2 || true
-		echo "$line fail=dump" >>"$RESULTS"
+	rc=0
+	run_criu "$dir/dump.rss" dump -t "$PID" -D "$img" -v$verb -o dump.log --lib "$lib" >"$dir/criu.err" 2>&1 || rc=$?
+	if ((rc)); then
+		if ((rc == 124 || rc == 137)); then
+			note "$kind $n $mode: criu dump timed out after $TIMEOUT s"
+			echo "$line fail=timeout step=dump" >>"$RESULTS"
+		else
+			note "$kind $n $mode: criu dump failed:"; grep -E 'Error|rror \(' "$img/dump.log" | tail -n 5 >&2 || true
+			echo "$line fail=dump" >>"$RESULTS"
+		fi
 		kill_ours "$PID"
 		return 1
 	fi
 	t1=$(now_ns)
 	dump_ms=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e6 }')
+	line="$line dump_ms=$dump_ms dump_rss_kb=$(rss_of "$dir/dump.rss")"
 	wait_gone "$PID"
+	# The dumped tree is gone when its root is (criu dump kills it whole),
+	# but make sure of it: every pid must be free for the restore.
+	for ((i = 0; i < 12000; i++)); do
+		pgrep -g "$PID" >/dev/null || break
+		sleep 0.01
+	done
 
 	t0=$(now_ns)
-	if ! "$CRIU" restore -D "$img" -d -v$verb -o restore.log --lib "$lib" >>"$dir/criu.err" 2>&1; then
-		note "$kind $n $mode: criu restore failed:"; grep -E 'Error|rror \(' "$img/restore.log" | tail -n 5 >&2 || true
-		echo "$line dump_ms=$dump_ms fail=restore" >>"$RESULTS"
+	rc=0
+	run_criu "$dir/restore.rss" restore -D "$img" -d -v$verb -o restore.log --lib "$lib" >>"$dir/criu.err" 2>&1 || rc=$?
+	if ((rc)); then
+		if ((rc == 124 || rc == 137)); then
+			note "$kind $n $mode: criu restore timed out after $TIMEOUT s"
+			echo "$line fail=timeout step=restore" >>"$RESULTS"
+		else
+			note "$kind $n $mode: criu restore failed:"; grep -E 'Error|rror \(' "$img/restore.log" | tail -n 5 >&2 || true
+			echo "$line fail=restore" >>"$RESULTS"
+		fi
 		kill_ours "$PID"
 		return 1
 	fi
 	t1=$(now_ns)
 	restore_ms=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e6 }')
+	line="$line restore_ms=$restore_ms restore_rss_kb=$(rss_of "$dir/restore.rss")"
 	kill -0 "$PID" 2>/dev/null || note "$kind $n $mode: restored pid $PID is not running"
 	kill_ours "$PID"
 	PID=""
 
 	stats="$("$TOOL" stats "$img")" || die "criu-notify-tool stats $img failed"
-	line="$line dump_ms=$dump_ms restore_ms=$restore_ms $stats"
+	line="$line $stats"
 	line="$line files_img=$(size_of "$img/files.img") ino_img=$(size_of "$img/notify-inotify.img") ep_img=$(size_of "$img/notify-eventpoll.img")"
 
 	if [[ $mode == probe ]]; then
@@ -234,6 +307,7 @@ git -C "$TOP" diff --quiet HEAD -- src 2>/dev/null || plugin_rev="$plugin_rev+un
 } >"$OUT/meta.txt"
 
 failures=0
+declare -A timed_out # mode -> 1 once a run of this workload in it timed out
 for w in $WORKLOADS; do
 	kind="${w%%:*}"
 	n="${w#*:}"
@@ -245,12 +319,25 @@ for w in $WORKLOADS; do
 	reps=$REPS
 	[[ $kind == plain ]] && reps=$((REPS * 3))
 	note "$kind $n: $reps repetitions"
+	timed_out=()
 	for ((rep = 1; rep <= reps; rep++)); do
 		# Alternate the order so that warm caches favour neither mode.
 		if ((rep % 2)); then modes="native plugin probe"; else modes="plugin native probe"; fi
 		[[ $kind == plain ]] && modes="${modes/ probe/}"
 		for mode in $modes; do
+			# After a timeout, the mode's remaining runs of this workload
+			# would most likely time out too: skip them (plugin and probe
+			# run the same code, so a timeout in one skips both).
+			if [[ -n ${timed_out[$mode]:-} ]]; then
+				echo "kind=$kind n=$n mode=$mode rep=$rep fail=skipped" >>"$RESULTS"
+				failures=$((failures + 1))
+				continue
+			fi
 			run_once "$kind" "$n" "$mode" "$rep" || failures=$((failures + 1))
+			if tail -n1 "$RESULTS" | grep -q ' fail=timeout'; then
+				timed_out[$mode]=1
+				[[ $mode == native ]] || { timed_out[plugin]=1; timed_out[probe]=1; }
+			fi
 		done
 	done
 	[[ $want != "$n" ]] && echo "kind=$kind n=$n mode=clamped want=$want" >>"$RESULTS"
@@ -264,18 +351,26 @@ import statistics, sys
 
 meta_path, results_path, report_path = sys.argv[1:4]
 meta = dict(l.rstrip("\n").split("=", 1) for l in open(meta_path) if "=" in l)
+# n: a count (int), or a size such as "120x200" (procs: kept as the string).
+def size(s):
+    return int(s) if s.isdigit() else s
+
+def size_key(n):
+    return tuple(int(x) for x in str(n).split("x"))
+
 runs, clamped = [], {}
 for l in open(results_path):
     kv = dict(f.split("=", 1) for f in l.split())
+    kv["n"] = size(kv["n"])
     if kv.get("mode") == "clamped":
-        clamped[(kv["kind"], int(kv["n"]))] = int(kv["want"])
+        clamped[(kv["kind"], kv["n"])] = int(kv["want"])
         continue
     runs.append(kv)
 
 def vals(kind, n, mode, key):
     out = []
     for r in runs:
-        if r["kind"] == kind and int(r["n"]) == n and r["mode"] == mode and "fail" not in r and r.get(key):
+        if r["kind"] == kind and r["n"] == n and r["mode"] == mode and "fail" not in r and r.get(key):
             out.append(float(r[key]))
     return out
 
@@ -283,11 +378,13 @@ def mm(xs):
     return (min(xs), statistics.median(xs)) if xs else (None, None)
 
 def sizes(kind):
-    return sorted({int(r["n"]) for r in runs if r["kind"] == kind})
+    return sorted({r["n"] for r in runs if r["kind"] == kind}, key=size_key)
 
 def label(kind, n):
     if kind == "plain":
         return "plain"
+    if isinstance(n, str):
+        return f"{kind} {n}"
     s = f"{n/1000:g}k"
     if (kind, n) in clamped:
         s += f" (for {clamped[(kind, n)]/1000:g}k)"
@@ -406,6 +503,14 @@ out.append("criu-notify benchmark (make bench): plugin vs CRIU's own code vs the
 out.append(f"date {meta.get('date')}; kernel {meta.get('kernel')}; CPU {meta.get('cpu')}")
 out.append(f"CRIU {meta.get('criu')}; plugin {meta.get('plugin')}; loadavg before/after {meta.get('load')} / {meta.get('load_after')}")
 out.append(f"{meta.get('reps')} repetitions per workload (plain: 3x); ran {meta.get('elapsed_s')} s; failed runs {meta.get('failures')}")
+failed = {}
+for r in runs:
+    if "fail" in r:
+        what = r["fail"] + (f" ({r['step']})" if r.get("step") else "")
+        k = (label(r["kind"], r["n"]), r["mode"], what)
+        failed[k] = failed.get(k, 0) + 1
+if failed:
+    out.append("failed: " + "; ".join(f"{w} {m}: {f} x{c}" for (w, m, f), c in failed.items()))
 out.append("ratios: min = min(plugin)/min(native), median = median(plugin)/median(native); goals are judged on the median")
 out.append("")
 out.append(table(("check", "measure", "min", "median", "goal", "result"), rows))
