@@ -432,6 +432,21 @@ for n in sorted(sizes("inotify"), reverse=True):
     tk = mm(vals("inotify", n, "probe", "takeover_ms"))
     rows.append((f"{L}: dump, added by takeover", "takeover (plugin log) / native frozen_time", fmt(ratio(tk[0], nf[0] and nf[0] / 1000), "%"), fmt(ratio(tk[1], nf[1] and nf[1] / 1000), "%"), "(detail)", ""))
 
+def plugin_vs_native(kind, n, key, what, check, limit):
+    """Row: plugin/native of key; goal <= limit (None: detail only)."""
+    p, q = mm(vals(kind, n, "plugin", key)), mm(vals(kind, n, "native", key))
+    r = (ratio(p[0], q[0]), ratio(p[1], q[1]))
+    goal, status = (f"<= {limit:.2f}x", judge(r[1], limit)) if limit is not None else ("(detail)", "")
+    rows.append((f"{label(kind, n)}: {check}", what, fmt(r[0], "x"), fmt(r[1], "x"), goal, status))
+
+for n in sorted(sizes("inotify"), reverse=True):
+    plugin_vs_native("inotify", n, "dump_ms", "wall of criu dump", "dump plugin/native", 1.10 if n == 100000 else None)
+# Peak RSS of the criu process itself (see run_criu in bench.sh).
+for n in sorted(sizes("inotify"), reverse=True):
+    big = n == 100000
+    plugin_vs_native("inotify", n, "dump_rss_kb", "max resident set of criu dump", "peak RSS criu dump plugin/native", 1.30 if big else None)
+    plugin_vs_native("inotify", n, "restore_rss_kb", "max resident set of criu restore (not its tasks)", "peak RSS criu restore plugin/native", 1.30 if big else None)
+
 # --- epoll -------------------------------------------------------------------
 ep = sizes("epoll")
 for n in ep:
@@ -478,8 +493,9 @@ for kind, img, unit in (("inotify", "ino_img", "watch"), ("epoll", "ep_img", "re
         rows.append((f"{label(kind, n)}: image bytes per {unit}", f"plugin {ours/n:.1f} B vs CRIU {criu/n:.1f} B", "-", fmt(ratio(ours, criu), "x"), "(shown)", ""))
 
 # --- raw measurements ------------------------------------------------------------
+KINDS = ("inotify", "epoll", "plain")
 raw = []
-for kind in ("inotify", "epoll", "plain"):
+for kind in KINDS:
     for n in sizes(kind):
         def med(mode, key, scale=1.0):
             v = vals(kind, n, mode, key)
@@ -492,6 +508,15 @@ for kind in ("inotify", "epoll", "plain"):
                     med("native", "restore_time_us", 1e-3), med("plugin", "restore_time_us", 1e-3),
                     med("probe", "takeover_ms"), med("probe", "r_init_ms"), med("probe", "r_late_ms"),
                     str(len(vals(kind, n, "plugin", "dump_ms")))))
+
+rss = []
+for kind in KINDS:
+    for n in sizes(kind):
+        def med(mode, key):
+            v = vals(kind, n, mode, key)
+            return f"{statistics.median(v) / 1024:.1f}" if v else "-"
+        rss.append((label(kind, n), med("native", "dump_rss_kb"), med("plugin", "dump_rss_kb"),
+                    med("native", "restore_rss_kb"), med("plugin", "restore_rss_kb")))
 
 def table(header, body):
     w = [max(len(str(r[i])) for r in [header] + body) for i in range(len(header))]
@@ -518,6 +543,9 @@ out.append("")
 out.append("medians, ms (native = CRIU's own code, plugin = notify_plugin at -v1; takeover, r_init, r_late from the -v4 probe runs)")
 out.append(table(("workload", "floor", "dump nat", "dump plug", "frozen nat", "frozen plug", "rest nat", "rest plug",
                   "rtime nat", "rtime plug", "takeover", "r_init", "r_late", "runs"), raw))
+out.append("")
+out.append("peak RSS, MB (medians; max resident set of the criu process, from GNU time; the restored tasks are not included)")
+out.append(table(("workload", "dump nat", "dump plug", "rest nat", "rest plug"), rss))
 out.append("")
 out.append("floor = the workload's own inotify_add_watch / epoll_ctl loop; dump/rest = wall of criu dump/restore;")
 out.append("frozen = stats-dump frozen_time; rtime = stats-restore restore_time (CRIU stops it before the plugin's")
