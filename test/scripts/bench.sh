@@ -46,7 +46,7 @@ TOOL="$TOP/target/release/criu-notify-tool"
 CRIU="${CRIU:-$(cat "$TOP/.cache/criu-path" 2>/dev/null || command -v criu || true)}"
 REPS="${BENCH_REPS:-5}"
 TIMEOUT="${BENCH_TIMEOUT:-600}"
-WORKLOADS="${BENCH_WORKLOADS:-inotify:10000 inotify:100000 epoll:2500 epoll:5000 epoll:10000 epoll:20000 plain:0}"
+WORKLOADS="${BENCH_WORKLOADS:-inotify:10000 inotify:100000 epoll:2500 epoll:5000 epoll:10000 epoll:20000 epollclosed:2500 epollclosed:5000 epollclosed:10000 epollclosed:20000 plain:0}"
 
 die() { echo "bench: $*" >&2; exit 1; }
 note() { echo "bench: $*" >&2; }
@@ -171,6 +171,22 @@ num_after() {
 
 size_of() { [[ -f $1 ]] && stat -c %s "$1" || echo 0; }
 
+# keys_exact <pid> <keys file> <diff file>: "yes" if the registrations of
+# the epoll fd named in the keys file (epfd=E), as /proc/<pid>/fdinfo/E
+# shows them, are exactly the "tfd events data" lines of the keys file
+# (as sets); else "no", and the difference is left in <diff file>.
+keys_exact() {
+	local pid=$1 keys=$2 out=$3 epfd
+	epfd="$(sed -n 's/^epfd=//p' "$keys")"
+	if LC_ALL=C diff <(grep -v '^epfd=' "$keys" | LC_ALL=C sort) \
+		<(awk '$1 == "tfd:" { print $2, $4, $6 }' "/proc/$pid/fdinfo/$epfd" 2>/dev/null | LC_ALL=C sort) >"$out"; then
+		rm -f "$out"
+		echo yes
+	else
+		echo no
+	fi
+}
+
 # One run: start the workload, dump, wait, restore, kill. Appends one line
 # of key=value pairs to $RESULTS. Returns non-zero on a failed step (the
 # line then says so).
@@ -205,6 +221,11 @@ run_once() {
 	floor="$(sed -n 's/.* floor_us=\([0-9]*\).*/\1/p' "$ready")"
 	n="$(sed -n 's/.* n=\([0-9x]*\) .*/\1/p' "$ready")"
 	line="$line floor_us=$floor"
+	# epollclosed: are the keys as registered before the dump (a check of
+	# the workload itself) and after the restore?
+	if [[ -f $ready.keys ]]; then
+		line="$line keys_pre=$(keys_exact "$PID" "$ready.keys" "$dir/keys-pre.diff")"
+	fi
 
 	t0=$(now_ns)
 	rc=0
@@ -249,6 +270,10 @@ run_once() {
 	restore_ms=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e6 }')
 	line="$line restore_ms=$restore_ms restore_rss_kb=$(rss_of "$dir/restore.rss")"
 	kill -0 "$PID" 2>/dev/null || note "$kind $n $mode: restored pid $PID is not running"
+	if [[ -f $ready.keys ]]; then
+		line="$line keys=$(keys_exact "$PID" "$ready.keys" "$dir/keys.diff")"
+		[[ -f $dir/keys.diff ]] && note "$kind $n $mode: restored epoll keys differ ($dir/keys.diff)"
+	fi
 	kill_ours "$PID"
 	PID=""
 
@@ -281,10 +306,14 @@ run_once() {
 
 # epoll targets: one fd each, plus CRIU's service fds at restore (CRIU puts
 # them above the task's highest fd, below round_down(RLIMIT_NOFILE, 128)).
+# epollclosed: two fds per target while it dups them, and its targets then
+# have numbers up to about 2n.
 hard_nofile="$(ulimit -Hn)"
 epoll_max=1000000000
+epollclosed_max=1000000000
 if [[ $hard_nofile != unlimited ]]; then
 	epoll_max=$(((hard_nofile / 128 * 128 - 64) / 100 * 100))
+	epollclosed_max=$(((hard_nofile / 128 * 128 - 64) / 2 / 100 * 100))
 fi
 
 RESULTS="$OUT/results.txt"
@@ -315,6 +344,10 @@ for w in $WORKLOADS; do
 	if [[ $kind == epoll ]] && ((n > epoll_max)); then
 		note "epoll $n: RLIMIT_NOFILE hard limit $hard_nofile fits $epoll_max targets; running $epoll_max"
 		n=$epoll_max
+	fi
+	if [[ $kind == epollclosed ]] && ((n > epollclosed_max)); then
+		note "epollclosed $n: RLIMIT_NOFILE hard limit $hard_nofile fits $epollclosed_max targets (2 fds each); running $epollclosed_max"
+		n=$epollclosed_max
 	fi
 	reps=$REPS
 	[[ $kind == plain ]] && reps=$((REPS * 3))
@@ -469,6 +502,23 @@ if len(per_target) >= 2:
     growth = per_target[hi] / per_target[lo] if per_target[lo] else None
     rows.append((f"epoll capture {lo/1000:g}k -> {hi/1000:g}k", "us/target at largest / at smallest", "-", fmt(growth, "x"), "<= 2.00x (linear)", judge(growth, 2.0)))
 
+# --- epollclosed: every registration's key number closed at dump time ----------
+for n in sizes("epollclosed"):
+    plugin_vs_native("epollclosed", n, "dump_ms", "wall of criu dump", "dump plugin/native", 1.10)
+    plugin_vs_native("epollclosed", n, "restore_ms", "wall of criu restore", "restore plugin/native", None)
+for n in sizes("epollclosed"):
+    def exact(mode):
+        k = [r.get("keys") for r in runs if r["kind"] == "epollclosed" and r["n"] == n and r["mode"] == mode and "fail" not in r]
+        k = [x for x in k if x]
+        return None if not k else ("yes" if all(x == "yes" for x in k) else f"no ({k.count('no')} of {len(k)} runs)")
+    p, nat = exact("plugin"), exact("native")
+    pre = [r.get("keys_pre") for r in runs if r["kind"] == "epollclosed" and r["n"] == n and r.get("keys_pre")]
+    what = f"restored fdinfo (tfd, events, data) = registered; native: {nat or '-'}"
+    if any(x != "yes" for x in pre):
+        what += "; WORKLOAD's own check before dump failed"
+    rows.append((f"{label('epollclosed', n)}: keys exact after plugin restore", what, "-", p or "-", "exact",
+                 "n/a" if p is None else ("met" if p == "yes" else "MISSED")))
+
 # --- plain ---------------------------------------------------------------------
 if sizes("plain"):
     n = sizes("plain")[0]
@@ -493,7 +543,7 @@ for kind, img, unit in (("inotify", "ino_img", "watch"), ("epoll", "ep_img", "re
         rows.append((f"{label(kind, n)}: image bytes per {unit}", f"plugin {ours/n:.1f} B vs CRIU {criu/n:.1f} B", "-", fmt(ratio(ours, criu), "x"), "(shown)", ""))
 
 # --- raw measurements ------------------------------------------------------------
-KINDS = ("inotify", "epoll", "plain")
+KINDS = ("inotify", "epoll", "epollclosed", "plain")
 raw = []
 for kind in KINDS:
     for n in sizes(kind):
@@ -553,7 +603,7 @@ out.append("RESUME_DEVICES_LATE work, so it excludes re-adding watches/registrat
 out.append("image bytes: plugin = notify-*.img; CRIU = files.img (native) - files.img (plugin run), i.e. the inotify/eventpoll")
 out.append("entries CRIU keeps in files.img, which the plugin run replaces by small EXT entries.")
 if clamped:
-    out.append("epoll sizes lowered to fit RLIMIT_NOFILE (hard limit %s; raising it needs CAP_SYS_RESOURCE): %s" % (
+    out.append("epoll/epollclosed sizes lowered to fit RLIMIT_NOFILE (hard limit %s; raising it needs CAP_SYS_RESOURCE): %s" % (
         meta.get("nofile_hard"), ", ".join(f"{w} -> {n}" for (k, n), w in clamped.items())))
 text = "\n".join(out) + "\n"
 sys.stdout.write("\n" + text)
