@@ -46,7 +46,7 @@ TOOL="$TOP/target/release/criu-notify-tool"
 CRIU="${CRIU:-$(cat "$TOP/.cache/criu-path" 2>/dev/null || command -v criu || true)}"
 REPS="${BENCH_REPS:-5}"
 TIMEOUT="${BENCH_TIMEOUT:-600}"
-WORKLOADS="${BENCH_WORKLOADS:-inotify:10000 inotify:100000 epoll:2500 epoll:5000 epoll:10000 epoll:20000 epollclosed:2500 epollclosed:5000 epollclosed:10000 epollclosed:20000 plain:0}"
+WORKLOADS="${BENCH_WORKLOADS:-inotify:10000 inotify:100000 epoll:2500 epoll:5000 epoll:10000 epoll:20000 epollclosed:2500 epollclosed:5000 epollclosed:10000 epollclosed:20000 procs:120x200 procs:120x20 plain:0}"
 
 die() { echo "bench: $*" >&2; exit 1; }
 note() { echo "bench: $*" >&2; }
@@ -270,6 +270,10 @@ run_once() {
 	restore_ms=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e6 }')
 	line="$line restore_ms=$restore_ms restore_rss_kb=$(rss_of "$dir/restore.rss")"
 	kill -0 "$PID" 2>/dev/null || note "$kind $n $mode: restored pid $PID is not running"
+	# How many processes run again (procs: should be P).
+	i="$(pgrep -g "$PID" | wc -l)"
+	line="$line tasks=$i"
+	[[ $kind == procs && $i != "${n%%x*}" ]] && note "$kind $n $mode: $i processes restored, not ${n%%x*}"
 	if [[ -f $ready.keys ]]; then
 		line="$line keys=$(keys_exact "$PID" "$ready.keys" "$dir/keys.diff")"
 		[[ -f $dir/keys.diff ]] && note "$kind $n $mode: restored epoll keys differ ($dir/keys.diff)"
@@ -519,6 +523,11 @@ for n in sizes("epollclosed"):
     rows.append((f"{label('epollclosed', n)}: keys exact after plugin restore", what, "-", p or "-", "exact",
                  "n/a" if p is None else ("met" if p == "yes" else "MISSED")))
 
+# --- procs: many processes, each with its own inotify instance and epoll set ----
+for n in sorted(sizes("procs"), key=size_key, reverse=True):
+    plugin_vs_native("procs", n, "dump_ms", "wall of criu dump", "dump plugin/native", 1.00)
+    plugin_vs_native("procs", n, "restore_ms", "wall of criu restore", "restore plugin/native", 1.00)
+
 # --- plain ---------------------------------------------------------------------
 if sizes("plain"):
     n = sizes("plain")[0]
@@ -543,7 +552,7 @@ for kind, img, unit in (("inotify", "ino_img", "watch"), ("epoll", "ep_img", "re
         rows.append((f"{label(kind, n)}: image bytes per {unit}", f"plugin {ours/n:.1f} B vs CRIU {criu/n:.1f} B", "-", fmt(ratio(ours, criu), "x"), "(shown)", ""))
 
 # --- raw measurements ------------------------------------------------------------
-KINDS = ("inotify", "epoll", "epollclosed", "plain")
+KINDS = ("inotify", "epoll", "epollclosed", "procs", "plain")
 raw = []
 for kind in KINDS:
     for n in sizes(kind):
@@ -597,9 +606,10 @@ out.append("")
 out.append("peak RSS, MB (medians; max resident set of the criu process, from GNU time; the restored tasks are not included)")
 out.append(table(("workload", "dump nat", "dump plug", "rest nat", "rest plug"), rss))
 out.append("")
-out.append("floor = the workload's own inotify_add_watch / epoll_ctl loop; dump/rest = wall of criu dump/restore;")
-out.append("frozen = stats-dump frozen_time; rtime = stats-restore restore_time (CRIU stops it before the plugin's")
-out.append("RESUME_DEVICES_LATE work, so it excludes re-adding watches/registrations: r_late); r_init = plugin image load at restore.")
+out.append("floor = the workload's own inotify_add_watch / epoll_ctl loop (procs: the sum of its processes' add_watch loops);")
+out.append("dump/rest = wall of criu dump/restore; frozen = stats-dump frozen_time; rtime = stats-restore restore_time")
+out.append("(CRIU stops it before the plugin's RESUME_DEVICES_LATE work, so it excludes re-adding watches/registrations:")
+out.append("r_late); r_init = plugin image load at restore.")
 out.append("image bytes: plugin = notify-*.img; CRIU = files.img (native) - files.img (plugin run), i.e. the inotify/eventpoll")
 out.append("entries CRIU keeps in files.img, which the plugin run replaces by small EXT entries.")
 if clamped:
