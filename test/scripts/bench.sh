@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
 # `make bench`: checkpoint/restore times with notify_plugin.so vs CRIU's own
 # inotify/epoll code (the same criu binary, same run) vs the syscall floor,
-# printed as one table of ratios against the goals of issue 6, and written to
+# printed as one table of ratios against the goals of issues 6 and 12, and written to
 # test/out/bench.txt (with date, kernel, CPU, CRIU version).
 #
 # Workloads (test/progs/bench_*.c, built into test/out/bin):
 #   inotify N   one inotify instance, N watches: N/2 directories + N/2 files;
 #               the program times its own inotify_add_watch loop (the floor)
 #   epoll N     one epoll instance, N eventfd targets; floor = its epoll_ctl loop
+#   epollclosed N  like epoll, but then every target is dup()ed to a new number
+#               and the number it was registered under closed: at dump time
+#               no registration's key is an open fd. After each restore the
+#               keys in /proc/PID/fdinfo/<epfd> (tfd, events, data) are
+#               compared with what the program registered (it lists them in
+#               <readyfile>.keys): row "keys exact".
+#   procs PxW   a tree of P processes (criu dump -t <root>), each with its own
+#               inotify instance of W watches (in its own subdirectory) and
+#               its own epoll set (the inotify fd and an eventfd); floor =
+#               the sum of the processes' inotify_add_watch loops.
+#               P <= fs.inotify.max_user_instances (128 here) minus other users.
 #   plain       neither (what loading the plugin alone costs)
 #
 # Each repetition runs, for each mode:
@@ -18,8 +29,12 @@
 #           wall times are not used: -v4 logging slows CRIU's own part.
 # Measured: wall time of each criu command, CRIU's frozen_time (stats-dump)
 # and restore_time (stats-restore) decoded by criu-notify-tool (our own image
-# reader), image sizes. Ratios use min(plugin)/min(native) and
-# median(plugin)/median(native). Timing is reported, never asserted.
+# reader), image sizes, the peak RSS of each criu command (GNU time %M: criu's
+# own, not the tasks criu restore -d leaves running; see run_criu). Ratios use
+# min(plugin)/min(native) and median(plugin)/median(native). Timing is
+# reported, never asserted. Each criu command has $BENCH_TIMEOUT seconds; a
+# timeout is recorded as fail=timeout and the remaining runs of that
+# workload in that mode (plugin and probe count as one) as fail=skipped.
 #
 # Note: CRIU stops its restore_time clock before RESUME_DEVICES_LATE, the hook
 # in which the plugin re-adds watches and registrations; so restore_time does
@@ -28,11 +43,15 @@
 #
 # Environment:
 #   BENCH_REPS=5          repetitions per workload (plain: 3x as many, it is cheap)
-#   BENCH_WORKLOADS="inotify:10000 inotify:100000 epoll:2500 epoll:5000 epoll:10000 epoll:20000 plain:0"
+#   BENCH_WORKLOADS="inotify:10000 inotify:100000 epoll:2500 epoll:5000 epoll:10000 epoll:20000
+#                    epollclosed:2500 epollclosed:5000 epollclosed:10000 epollclosed:20000
+#                    procs:120x200 procs:120x20 plain:0"
+#   BENCH_TIMEOUT=600     seconds each criu dump / restore may take
 #   CRIU=/path/to/criu    default: .cache/criu-path
-# epoll targets need one fd each: when RLIMIT_NOFILE's hard limit (which root
-# without CAP_SYS_RESOURCE cannot raise) is too low for N, N is lowered to what
-# fits and the table says so.
+# epoll targets need one fd each, epollclosed targets two: when RLIMIT_NOFILE's
+# hard limit (which root without CAP_SYS_RESOURCE cannot raise) is too low for
+# N, N is lowered to what fits and the table says so (hard limit 20000:
+# epoll 19900, epollclosed 9900).
 set -euo pipefail
 
 TOP="${CRIU_NOTIFY_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
