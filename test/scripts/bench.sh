@@ -295,7 +295,9 @@ run_once() {
 	[[ $kind == procs && $i != "${n%%x*}" ]] && note "$kind $n $mode: $i processes restored, not ${n%%x*}"
 	if [[ -f $ready.keys ]]; then
 		line="$line keys=$(keys_exact "$PID" "$ready.keys" "$dir/keys.diff")"
-		[[ -f $dir/keys.diff ]] && note "$kind $n $mode: restored epoll keys differ ($dir/keys.diff)"
+		# (CRIU's own code re-registers under the targets' current numbers,
+		# so native differs by design; the table says so.)
+		[[ $mode != native && -f $dir/keys.diff ]] && note "$kind $n $mode: restored epoll keys differ ($dir/keys.diff)"
 	fi
 	kill_ours "$PID"
 	PID=""
@@ -533,10 +535,10 @@ for n in sizes("epollclosed"):
     def exact(mode):
         k = [r.get("keys") for r in runs if r["kind"] == "epollclosed" and r["n"] == n and r["mode"] == mode and "fail" not in r]
         k = [x for x in k if x]
-        return None if not k else ("yes" if all(x == "yes" for x in k) else f"no ({k.count('no')} of {len(k)} runs)")
+        return None if not k else ("yes" if all(x == "yes" for x in k) else f"no ({k.count('no')}/{len(k)} runs)")
     p, nat = exact("plugin"), exact("native")
     pre = [r.get("keys_pre") for r in runs if r["kind"] == "epollclosed" and r["n"] == n and r.get("keys_pre")]
-    what = f"restored fdinfo (tfd, events, data) = registered; native: {nat or '-'}"
+    what = f"fdinfo (tfd, events, data) = registered; native: {nat or '-'}"
     if any(x != "yes" for x in pre):
         what += "; WORKLOAD's own check before dump failed"
     rows.append((f"{label('epollclosed', n)}: keys exact after plugin restore", what, "-", p or "-", "exact",
