@@ -6,7 +6,10 @@
  *   what the same work costs when the program does it itself), then write
  *   "pid=P n=N floor_us=T" to <readyfile> (atomically) and wait forever
  *   (pause loop) until killed. The process may be dumped and restored
- *   while it waits.
+ *   while it waits. <n> may be a size such as "120x200" for workloads
+ *   that parse it themselves (bench_procs); N is then that string.
+ *   A workload may write more files next to <readyfile> (<readyfile>.keys)
+ *   before the readyfile appears.
  */
 #ifndef CRIU_NOTIFY_BENCH_COMMON_H
 #define CRIU_NOTIFY_BENCH_COMMON_H
@@ -37,26 +40,64 @@ static __attribute__((unused)) long long bench_now_us(void)
 	return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
 }
 
-/* argv -> n, chdir(workdir) (created if missing); returns n. */
-static __attribute__((unused)) long bench_start(int argc, char **argv)
+/* Check argc, chdir(workdir) (created if missing). */
+static __attribute__((unused)) void bench_args(int argc, char **argv)
 {
-	char *end;
-	long n;
-
 	if (argc != 4) {
 		fprintf(stderr, "usage: %s <n> <workdir> <readyfile>\n", argv[0]);
-		exit(2);
-	}
-	n = strtol(argv[1], &end, 10);
-	if (*end || n < 0 || n > 10000000) {
-		fprintf(stderr, "bad n %s\n", argv[1]);
 		exit(2);
 	}
 	if (mkdir(argv[2], 0755) && errno != EEXIST)
 		bench_die("mkdir workdir");
 	if (chdir(argv[2]))
 		bench_die("chdir workdir");
+}
+
+/* A count in [0, 10000000] at s, ending at the character stop; *rest = where it ends. */
+static __attribute__((unused)) long bench_count(const char *s, char stop, const char **rest)
+{
+	char *end;
+	long n = strtol(s, &end, 10);
+
+	if (end == s || *end != stop || n < 0 || n > 10000000) {
+		fprintf(stderr, "bad size %s\n", s);
+		exit(2);
+	}
+	if (rest)
+		*rest = end;
 	return n;
+}
+
+/* argv -> n, chdir(workdir) (created if missing); returns n. */
+static __attribute__((unused)) long bench_start(int argc, char **argv)
+{
+	bench_args(argc, argv);
+	return bench_count(argv[1], '\0', NULL);
+}
+
+/* Write buf to path atomically (path.tmp, then rename). */
+static __attribute__((unused)) void bench_publish(const char *path, const char *buf, size_t len)
+{
+	char tmp[PATH_MAX + 8];
+	int fd;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		bench_die("create result file");
+	while (len) {
+		ssize_t w = write(fd, buf, len);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			bench_die("write result file");
+		}
+		buf += w;
+		len -= (size_t)w;
+	}
+	close(fd);
+	if (rename(tmp, path))
+		bench_die("rename result file");
 }
 
 /* Room for `need` fds (the caller is root: the hard limit may be raised). */
@@ -74,24 +115,24 @@ static __attribute__((unused)) void bench_nofile(long need)
 		bench_die("setrlimit RLIMIT_NOFILE");
 }
 
+/* Report (n as a string, e.g. "120x200"), then wait to be dumped / restored / killed. */
+static __attribute__((unused)) void bench_ready_and_wait_s(const char *readyfile, const char *n, long long floor_us)
+{
+	char line[128];
+	int len = snprintf(line, sizeof(line), "pid=%d n=%s floor_us=%lld\n", getpid(), n, floor_us);
+
+	bench_publish(readyfile, line, (size_t)len);
+	for (;;)
+		pause();
+}
+
 /* Report, then wait to be dumped / restored / killed. */
 static __attribute__((unused)) void bench_ready_and_wait(const char *readyfile, long n, long long floor_us)
 {
-	char tmp[PATH_MAX + 8], line[128];
-	int fd, len;
+	char s[32];
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", readyfile);
-	len = snprintf(line, sizeof(line), "pid=%d n=%ld floor_us=%lld\n", getpid(), n, floor_us);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		bench_die("create readyfile");
-	if (write(fd, line, len) != len)
-		bench_die("write readyfile");
-	close(fd);
-	if (rename(tmp, readyfile))
-		bench_die("rename readyfile");
-	for (;;)
-		pause();
+	snprintf(s, sizeof(s), "%ld", n);
+	bench_ready_and_wait_s(readyfile, s, floor_us);
 }
 
 #endif
