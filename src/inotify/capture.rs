@@ -15,14 +15,19 @@ use std::os::fd::{AsFd, BorrowedFd};
 use super::InotifyError;
 use crate::proto::{FhEntry, FownEntry, InotifyFileEntry, InotifyWdEntry};
 use crate::sys::mounts::{visible_at, Mount, MountView};
-use crate::sys::{fdinfo, fhandle, notify, proc, SysError};
+use crate::sys::{fdinfo, fhandle, notify, proc, Context, SysError};
 
 const DELETED: &str = " (deleted)";
 
-/// Per-dump caches: each task's mounts, each filesystem's identity.
+/// Per-dump caches: the mounts of each (mount namespace, root) the tasks
+/// have (read once, however many tasks share them), and what is known of
+/// each filesystem as seen from each of them.
 #[derive(Default)]
 pub struct Capturer {
-    views: HashMap<i32, MountView>,
+    views: Vec<MountView>,
+    view_of_pid: HashMap<i32, usize>,
+    view_of_key: HashMap<(u64, u64, u64), usize>,
+    fss: HashMap<(usize, u32), Fs>,
 }
 
 /// Where an unlinked-but-open object is held: (virtual pid, fd) in the tree.
@@ -38,11 +43,30 @@ fn join(mountpoint: &str, rel: &str) -> String {
 }
 
 impl Capturer {
-    fn view(&mut self, pid: i32) -> Result<&mut MountView, InotifyError> {
-        if let std::collections::hash_map::Entry::Vacant(e) = self.views.entry(pid) {
-            e.insert(MountView::read(pid)?);
+    /// Index of the view of `pid`: tasks of one mount namespace with the
+    /// same root see the same mounts at the same paths.
+    fn view_index(&mut self, pid: i32) -> Result<usize, SysError> {
+        if let Some(i) = self.view_of_pid.get(&pid) {
+            return Ok(*i);
         }
-        Ok(self.views.get_mut(&pid).expect("inserted above"))
+        let ns = rustix::fs::stat(format!("/proc/{pid}/ns/mnt")).ctx("stat", format_args!("/proc/{pid}/ns/mnt"))?;
+        let root = rustix::fs::stat(format!("/proc/{pid}/root")).ctx("stat", format_args!("/proc/{pid}/root"))?;
+        let key = (ns.st_ino, root.st_dev, root.st_ino);
+        let i = match self.view_of_key.get(&key) {
+            Some(i) => *i,
+            None => {
+                self.views.push(MountView::read(pid)?);
+                self.view_of_key.insert(key, self.views.len() - 1);
+                self.views.len() - 1
+            }
+        };
+        self.view_of_pid.insert(pid, i);
+        Ok(i)
+    }
+
+    fn view(&mut self, pid: i32) -> Result<&mut MountView, InotifyError> {
+        let i = self.view_index(pid)?;
+        Ok(&mut self.views[i])
     }
 
     /// The task whose mounts show filesystem `sdev`: `pid` itself if it can,
@@ -68,6 +92,43 @@ impl Capturer {
             }
         }
         Err(first)
+    }
+
+    /// What the watch `m` of task `pid` (real pid) needs of its filesystem.
+    fn filesystem(&mut self, pid: i32, m: &fdinfo::InotifyMark, id: u32, others: &[(u32, i32)]) -> Result<Fs, InotifyError> {
+        let me = std::process::id() as i32;
+        let unreachable = |source| InotifyError::Unreachable { id, wd: m.wd, dev: m.sdev, ino: m.ino, source };
+        let (seen_by, path_pid) = self.locate(pid, m.sdev, others).map_err(unreachable)?;
+        let task_mounts: Vec<Mount> = {
+            let v = self.view(seen_by)?;
+            v.mounts_of(m.sdev).into_iter().map(|i| v.mount(i).clone()).collect()
+        };
+        // Handles are opened on a mount of the whole filesystem (root "/"):
+        // the task's, criu's own, or another task's.
+        let mut chosen = None;
+        for p in [seen_by, me].into_iter().chain(others.iter().map(|o| o.1)) {
+            let Ok(vi) = self.view_index(p) else { continue };
+            let v = &self.views[vi];
+            if let Some(i) = v.mounts_of(m.sdev).into_iter().find(|i| v.mount(*i).root == "/") {
+                chosen = Some((vi, i, false));
+                break;
+            }
+        }
+        let (vi, oi, verify) = match chosen {
+            Some(c) => c,
+            None => {
+                // Only sub-directories are mounted anywhere: open on the
+                // task's widest one and check each result by inode.
+                let vi = self.view_index(seen_by)?;
+                (vi, *self.views[vi].mounts_of(m.sdev).last().expect("located"), true)
+            }
+        };
+        let v = &mut self.views[vi];
+        let open_root = v.mount(oi).root.clone();
+        let fd = v.open_root(oi).map_err(unreachable)?;
+        let open_link = proc::own_fd_link(fd)?;
+        let (fsid, fs_type) = fhandle::fs_identity(fd)?;
+        Ok(Fs { seen_by, path_pid, task_mounts, view: (vi, oi), open_root, open_link, verify, fsid, fs_type })
     }
 
     /// Capture the instance at `fd` of task `pid` (real pid); `file` is our
@@ -101,70 +162,67 @@ impl Capturer {
         };
         let queued = notify::queued_bytes(file)?;
 
-        // Per filesystem, once: which task's mounts show it, the mount's
-        // root (for open_by_handle_at), where that root shows in our links,
-        // and the filesystem's identity.
-        let mut fss: HashMap<u32, Fs> = HashMap::new();
-        let me = std::process::id() as i32;
-        for m in &marks {
-            if fss.contains_key(&m.sdev) {
-                continue;
+        // CRIU's own path for each watch, where it found one (the handle
+        // opened, or its irmap): in the order of `marks`.
+        let hints: Vec<Option<&str>> = match criu {
+            Some(e) => e.wd.iter().map(|w| w.f_handle.path.as_deref()).collect(),
+            None => vec![None; marks.len()],
+        };
+        // Per filesystem, once per dump and (namespace, root): which task's
+        // mounts show it, the mount's root (for open_by_handle_at), where
+        // that root shows in our links, and the filesystem's identity.
+        let owner = self.view_index(pid)?;
+        let mut sdevs: Vec<u32> = marks.iter().map(|m| m.sdev).collect();
+        sdevs.sort_unstable();
+        sdevs.dedup();
+        for &sdev in &sdevs {
+            if !self.fss.contains_key(&(owner, sdev)) {
+                let m = marks.iter().find(|m| m.sdev == sdev).expect("listed above");
+                let fs = self.filesystem(pid, m, id, others)?;
+                self.fss.insert((owner, sdev), fs);
             }
-            let unreachable = |source| InotifyError::Unreachable { id, wd: m.wd, dev: m.sdev, ino: m.ino, source };
-            let (seen_by, path_pid) = self.locate(pid, m.sdev, others).map_err(unreachable)?;
-            let task_mounts: Vec<Mount> = {
-                let v = self.view(seen_by)?;
-                v.mounts_of(m.sdev).into_iter().map(|i| v.mount(i).clone()).collect()
-            };
-            // Handles are opened on a mount of the whole filesystem (root
-            // "/"): the task's, criu's own, or another task's.
-            let mut chosen = None;
-            for p in [seen_by, me].into_iter().chain(others.iter().map(|o| o.1)) {
-                let Ok(v) = self.view(p) else { continue };
-                if let Some(i) = v.mounts_of(m.sdev).into_iter().find(|i| v.mount(*i).root == "/") {
-                    chosen = Some((p, i, false));
-                    break;
-                }
-            }
-            let (op, oi, verify) = match chosen {
-                Some(c) => c,
-                None => {
-                    // Only sub-directories are mounted anywhere: open on the
-                    // task's widest one and check each result by inode.
-                    let v = self.view(seen_by)?;
-                    (seen_by, *v.mounts_of(m.sdev).last().expect("located"), true)
-                }
-            };
-            let v = self.view(op)?;
-            let open_root = v.mount(oi).root.clone();
-            let fd = v.open_root(oi).map_err(unreachable)?;
-            let open_link = proc::own_fd_link(fd)?;
-            let (fsid, fs_type) = fhandle::fs_identity(fd)?;
-            fss.insert(m.sdev, Fs { seen_by, path_pid, task_mounts, view: (op, oi), open_root, open_link, verify, fsid, fs_type });
         }
+        // Per filesystem and instance: whether CRIU's paths name objects
+        // as this task sees them. CRIU checked each (same inode at that
+        // path from its namespace's root); one check here that the task's
+        // root is that root makes them ours, with no syscall per watch.
+        let mut trusted: HashMap<u32, bool> = HashMap::new();
+        for (m, hint) in marks.iter().zip(&hints) {
+            let (Some(hint), false) = (hint, trusted.contains_key(&m.sdev)) else { continue };
+            let fs = &self.fss[&(owner, m.sdev)];
+            trusted.insert(m.sdev, by_hint(fs, m, hint).is_some());
+        }
+        let fss: HashMap<u32, &Fs> = sdevs.iter().map(|sdev| (*sdev, &self.fss[&(owner, *sdev)])).collect();
         let roots: HashMap<u32, BorrowedFd<'_>> = fss
             .iter()
-            .map(|(sdev, f)| (*sdev, self.views[&f.view.0].opened(f.view.1).expect("opened above")))
+            .map(|(sdev, f)| (*sdev, self.views[f.view.0].opened(f.view.1).expect("opened above")))
             .collect();
 
-        // Per watch: open the object by its handle, read its path. Split
-        // over the machine's cores: this runs while the tasks are frozen.
-        // Each worker has its own cwd (CLONE_FS), used to name directories
-        // cheaply (fchdir + getcwd); criu's own cwd is never touched.
-        // CRIU's own path for a watch, where it found one (irmap): the way
-        // to objects whose handles cannot be opened (overlayfs without
-        // nfs_export answers ESTALE).
-        let hints: HashMap<i32, &str> = criu
-            .map(|e| e.wd.iter().filter_map(|w| Some((w.wd as i32, w.f_handle.path.as_deref()?))).collect())
-            .unwrap_or_default();
-        let one = |links: &proc::OwnFdLinks, m: &fdinfo::InotifyMark| {
-            watch(id, m, &fss[&m.sdev], roots[&m.sdev], links, holder, hints.get(&m.wd).copied())
+        // Per watch: CRIU's path where it is trusted, else open the object
+        // by its handle and read its path. Split over the machine's cores:
+        // this runs while the tasks are frozen. Each worker has its own cwd
+        // (CLONE_FS), used to name directories cheaply (fchdir + getcwd);
+        // criu's own cwd is never touched. Where the handle cannot be opened
+        // (overlayfs without nfs_export answers ESTALE), CRIU's path is
+        // checked by inode and used.
+        let mut wds: Vec<Option<InotifyWdEntry>> = marks
+            .iter()
+            .zip(&hints)
+            .map(|(m, hint)| match (hint, trusted.get(&m.sdev)) {
+                (Some(h), Some(true)) => trusted_entry(id, m, fss[&m.sdev], h),
+                _ => None,
+            })
+            .collect();
+        let rest: Vec<usize> = (0..marks.len()).filter(|i| wds[*i].is_none()).collect();
+        let one = |links: &proc::OwnFdLinks, i: usize| {
+            let m = &marks[i];
+            watch(id, m, fss[&m.sdev], roots[&m.sdev], links, holder, hints[i])
         };
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-        let workers = if marks.len() < 4096 { 1 } else { workers };
-        let chunk = marks.len().div_ceil(workers).max(1);
-        let wds: Vec<InotifyWdEntry> = std::thread::scope(|sc| {
-            let handles: Vec<_> = marks
+        let workers = if rest.len() < 4096 { 1 } else { workers };
+        let chunk = rest.len().div_ceil(workers).max(1);
+        let done: Vec<Vec<InotifyWdEntry>> = std::thread::scope(|sc| {
+            let handles: Vec<_> = rest
                 .chunks(chunk)
                 .map(|c| {
                     sc.spawn(move || {
@@ -172,24 +230,24 @@ impl Capturer {
                         let links = proc::OwnFdLinks::open()?;
                         c.iter()
                             .enumerate()
-                            .map(|(i, m)| {
-                                if i % 1024 == 0 {
+                            .map(|(n, i)| {
+                                if n % 1024 == 0 {
                                     deadline
-                                        .check(|| format!("capturing watch {} of {}", i + 1, c.len()))
+                                        .check(|| format!("capturing watch {} of {}", n + 1, c.len()))
                                         .map_err(|source| InotifyError::Deadline { id, source })?;
                                 }
-                                one(&links, m)
+                                one(&links, *i)
                             })
                             .collect::<Result<Vec<_>, _>>()
                     })
                 })
                 .collect();
-            let mut all = Vec::with_capacity(marks.len());
-            for h in handles {
-                all.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?);
-            }
-            Ok::<_, InotifyError>(all)
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect::<Result<Vec<_>, InotifyError>>()
         })?;
+        for (i, e) in rest.iter().zip(done.into_iter().flatten()) {
+            wds[*i] = Some(e);
+        }
+        let wds: Vec<InotifyWdEntry> = wds.into_iter().map(|w| w.expect("every watch captured")).collect();
         Ok(InotifyFileEntry {
             id,
             flags: flags & !(libc::O_CLOEXEC as u32),
@@ -234,10 +292,10 @@ struct Fs {
     path_pid: Option<u32>,
     /// That task's mounts of this filesystem, most specific root first.
     task_mounts: Vec<Mount>,
-    /// The (view, mount) handles are opened on, the path inside the
+    /// The (view index, mount) handles are opened on, the path inside the
     /// filesystem of that mount's root, and how that root shows in our
     /// links.
-    view: (i32, usize),
+    view: (usize, usize),
     open_root: String,
     open_link: String,
     /// No whole-filesystem mount: check every name by inode.
@@ -316,13 +374,31 @@ fn by_hint(fs: &Fs, m: &fdinfo::InotifyMark, hint: &str) -> Option<(String, u32)
     if st.st_ino != m.ino {
         return None;
     }
-    let mnt = fs
-        .task_mounts
-        .iter()
-        .filter(|mt| path == mt.mountpoint || path.starts_with(&format!("{}/", mt.mountpoint.trim_end_matches('/'))))
-        .max_by_key(|mt| mt.mountpoint.len())
-        .or(fs.task_mounts.first())?;
-    Some((path, mnt.mnt_id))
+    let mnt = mount_of(fs, &path)?;
+    Some((path, mnt))
+}
+
+/// The entry of watch `m` named by CRIU's path `hint`, on a filesystem
+/// whose CRIU paths were found to be the task's: no syscall. `None` for a
+/// path that is not clean and absolute (then the watch is captured by its
+/// handle).
+fn trusted_entry(id: u32, m: &fdinfo::InotifyMark, fs: &Fs, hint: &str) -> Option<InotifyWdEntry> {
+    if !hint.starts_with('/') || hint.ends_with(DELETED) || hint.split('/').any(|c| c == ".." || c == ".") {
+        return None;
+    }
+    let h = m.handle.as_ref()?;
+    let mnt = mount_of(fs, hint)?;
+    Some(entry(id, m, h, fs, hint.to_owned(), mnt, None, (None, None)))
+}
+
+/// The mount id of the task's mount of `fs` that holds `path`: the one with
+/// the longest mount point above it.
+fn mount_of(fs: &Fs, path: &str) -> Option<u32> {
+    let under = |mp: &str| {
+        let mp = mp.trim_end_matches('/');
+        mp.is_empty() || path == mp || path.strip_prefix(mp).is_some_and(|r| r.starts_with('/'))
+    };
+    fs.task_mounts.iter().filter(|mt| under(&mt.mountpoint)).max_by_key(|mt| mt.mountpoint.len()).or(fs.task_mounts.first()).map(|mt| mt.mnt_id)
 }
 
 /// The image entry of one watch.
