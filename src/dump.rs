@@ -17,7 +17,7 @@ use crate::config::{Config, QueuedPolicy};
 use crate::criu::image;
 use crate::criu::takeover::{self, TakeoverError};
 use crate::criu::tree::{Tree, TreeError};
-use crate::inotify::{capture::Capturer, InotifyError};
+use crate::inotify::{capture::CapturedInotify, capture::Capturer, InotifyError};
 use crate::plugin::{HookResult, ENOTSUP};
 use crate::deadline::{run_bounded, Bounded, Deadline};
 use crate::proto::{EventpollFileEntry, EventpollTfdEntry, FdTypes, FownEntry, InotifyFileEntry};
@@ -186,7 +186,7 @@ impl std::fmt::Display for At {
 /// What the capture step found: every inotify and epoll file of the tree.
 #[derive(Default)]
 struct Captured {
-    inotify: Vec<(InotifyFileEntry, At)>,
+    inotify: Vec<(CapturedInotify, At)>,
     eventpoll: Vec<(EventpollFileEntry, At)>,
 }
 
@@ -262,8 +262,13 @@ fn capture(tree: &Tree, state: &State, b: &Bounded) -> Result<Captured, Error> {
         b.doing(format!("capturing inotify id {id} (pid {vpid} fd {fd})"));
         let real = pids.real(vpid)?;
         let file = getfd(real, fd)?;
-        let criu = tree.files[&id].entry.ify.as_ref();
+        let f = &tree.files[&id];
+        let criu = f.entry.ify.as_ref();
         let fown = criu.map(|e| e.fown).unwrap_or_default();
+        // CRIU's watches, still encoded (a small entry was decoded whole).
+        let decoded: Vec<Vec<u8>> = criu.map(|e| e.wd.iter().map(prost::Message::encode_to_vec).collect()).unwrap_or_default();
+        let items: Vec<&[u8]> = f.wd_items.iter().map(|r| &tree.files_img[r.clone()]).chain(decoded.iter().map(Vec::as_slice)).collect();
+        let criu = criu.map(|e| (e, items.as_slice()));
         let e = capturer.capture(real, fd as i32, file.as_fd(), id, fown, &holder_lookup, &all_tasks, criu, &b.deadline)?;
         out.inotify.push((e, At::Task { vpid, fd }));
     }
@@ -400,7 +405,8 @@ fn encode(dir: BorrowedFd<'_>, c: &Captured) -> Result<Files, Error> {
     }
     let ino_old: Vec<InotifyFileEntry> = existing(dir, INOTIFY_IMG, image::INOTIFY_FILE)?;
     let ep_old: Vec<EventpollFileEntry> = existing(dir, EVENTPOLL_IMG, image::EVENTPOLL_FILE)?;
-    let ino = image::encode_messages(image::INOTIFY_FILE, ino_old.iter().chain(c.inotify.iter().map(|e| &e.0)));
+    let old: Vec<Vec<u8>> = ino_old.iter().map(prost::Message::encode_to_vec).collect();
+    let ino = image::encode(image::INOTIFY_FILE, old.iter().map(Vec::as_slice).chain(c.inotify.iter().map(|e| e.0.message.as_slice())));
     let ep = image::encode_messages(image::EVENTPOLL_FILE, ep_old.iter().chain(c.eventpoll.iter().map(|e| &e.0)));
     files.push((INOTIFY_IMG.into(), ino));
     files.push((EVENTPOLL_IMG.into(), ep));
@@ -421,8 +427,7 @@ fn rewrite(dir: BorrowedFd<'_>, tree: &Tree, c: &Captured) -> Result<Files, Erro
         }
     }
     if !owners.is_empty() {
-        let bytes = image::read_file(dir, "files.img")?.ok_or(TreeError::Missing("files.img".into()))?;
-        files.push(("files.img".into(), takeover::rewrite_files("files.img", &bytes, &owners)?));
+        files.push(("files.img".into(), takeover::rewrite_files("files.img", &tree.files_img, &owners)?));
     }
     Ok(files)
 }
@@ -430,7 +435,7 @@ fn rewrite(dir: BorrowedFd<'_>, tree: &Tree, c: &Captured) -> Result<Files, Erro
 /// One line per file taken over, and what is dropped.
 fn report(c: &Captured) {
     for (e, at) in &c.inotify {
-        log::info!("owns inotify id {} ({at}): {} watches, flags {:#o}", e.id, e.wd.len(), e.flags);
+        log::info!("owns inotify id {} ({at}): {} watches, flags {:#o}", e.id, e.watches, e.flags);
         if let Some(q) = e.queued_bytes {
             log::warn!(
                 "inotify id {} ({at}): {q} bytes of queued events are dropped (no kernel interface re-injects them; CRIU_NOTIFY_QUEUED=refuse fails the dump instead)",

@@ -49,7 +49,10 @@ pub struct Fd {
 #[derive(Clone, Debug)]
 pub struct File {
     pub ftype: i32,
+    /// The entry; a big inotify entry without its watches (`ify.wd` empty),
+    /// which stay in [`Tree::files_img`] at `wd_items`, in order.
     pub entry: FileEntry,
+    pub wd_items: Vec<std::ops::Range<usize>>,
 }
 
 /// The whole picture.
@@ -58,6 +61,8 @@ pub struct Tree {
     pub tasks: Vec<Task>,
     pub tables: BTreeMap<u32, Vec<Fd>>,
     pub files: HashMap<u32, File>,
+    /// files.img as read (the takeover rewrites it from these bytes).
+    pub files_img: Vec<u8>,
     /// Indexes built once by [`Tree::index`]: the first holder of each file
     /// (pstree order), and each (table, fd number)'s file.
     first_holder: HashMap<u32, (u32, u32)>,
@@ -105,13 +110,16 @@ impl Tree {
         let entries = image::parse("files.img", image::FILES, &bytes)?.entries;
         tree.files.reserve(entries.len());
         for (index, e) in entries.iter().enumerate() {
-            let f: FileEntry = super::wire::decode_file(e)
+            let (f, items) = super::wire::decode_file_lean(e)
                 .map_err(|source| ImageError::Decode { file: "files.img".to_owned(), index, source })?;
+            let at = e.as_ptr() as usize - bytes.as_ptr() as usize;
+            let wd_items = items.into_iter().map(|r| (r.start + at)..(r.end + at)).collect();
             let id = f.id;
-            if tree.files.insert(id, File { ftype: f.r#type, entry: f }).is_some() {
+            if tree.files.insert(id, File { ftype: f.r#type, entry: f, wd_items }).is_some() {
                 return Err(TreeError::DuplicateFile(id));
             }
         }
+        tree.files_img = bytes;
         tree.index();
         Ok(tree)
     }

@@ -141,6 +141,98 @@ pub fn decode_file(msg: &[u8]) -> Result<FileEntry, DecodeError> {
     }
 }
 
+/// A files.img entry with its inotify watches left undecoded: the entry
+/// (its `ify.wd` empty) and where each watch's bytes are in `msg`, in
+/// order. Memory stays at the size of the image instead of a decoded
+/// message per watch. Falls back to a whole decode (and no ranges) when
+/// the scan does not apply.
+pub fn decode_file_lean(msg: &[u8]) -> Result<(FileEntry, Vec<std::ops::Range<usize>>), DecodeError> {
+    let lean = || -> Option<(FileEntry, Vec<std::ops::Range<usize>>)> {
+        let (rest, items) = split(msg, FILE_IFY)?;
+        let [ify] = items.as_slice() else { return None };
+        let (ify_rest, wds) = split(ify, INOTIFY_WD)?;
+        let mut f = FileEntry::decode(rest.as_slice()).ok()?;
+        f.ify = Some(InotifyFileEntry::decode(ify_rest.as_slice()).ok()?);
+        let base = msg.as_ptr() as usize;
+        let ranges = wds.iter().map(|w| (w.as_ptr() as usize - base)..(w.as_ptr() as usize - base + w.len())).collect();
+        Some((f, ranges))
+    };
+    if msg.len() < 1024 {
+        return Ok((FileEntry::decode(msg)?, vec![]));
+    }
+    match lean() {
+        Some(r) => Ok(r),
+        None => Ok((decode_file(msg)?, vec![])),
+    }
+}
+
+/// Of one encoded `inotify_wd_entry`: its `s_dev` and its handle's `path`,
+/// read without decoding (no allocation). `None` if it does not scan.
+pub fn wd_sdev_and_path(item: &[u8]) -> Option<(u32, Option<&str>)> {
+    let mut sdev = None;
+    let mut path = None;
+    let mut pos = 0;
+    while pos < item.len() {
+        let key = varint(item, &mut pos)?;
+        match (key >> 3, key & 7) {
+            (5, 0) => sdev = Some(u32::try_from(varint(item, &mut pos)?).ok()?),
+            (7, 2) => {
+                let len = usize::try_from(varint(item, &mut pos)?).ok()?;
+                let end = pos.checked_add(len).filter(|e| *e <= item.len())?;
+                path = fh_path(&item[pos..end])?.or(path);
+                pos = end;
+            }
+            (_, 0) => {
+                varint(item, &mut pos)?;
+            }
+            (_, 1) => pos = pos.checked_add(8)?,
+            (_, 2) => {
+                let len = usize::try_from(varint(item, &mut pos)?).ok()?;
+                pos = pos.checked_add(len).filter(|e| *e <= item.len())?;
+            }
+            (_, 5) => pos = pos.checked_add(4)?,
+            _ => return None,
+        }
+    }
+    (pos == item.len()).then_some(())?;
+    Some((sdev?, path))
+}
+
+/// `fh_entry.path` (field 4) of an encoded handle: `Some(None)` if absent.
+fn fh_path(fh: &[u8]) -> Option<Option<&str>> {
+    let mut path = None;
+    let mut pos = 0;
+    while pos < fh.len() {
+        let key = varint(fh, &mut pos)?;
+        match key & 7 {
+            0 => {
+                varint(fh, &mut pos)?;
+            }
+            1 => pos = pos.checked_add(8)?,
+            2 => {
+                let len = usize::try_from(varint(fh, &mut pos)?).ok()?;
+                let end = pos.checked_add(len).filter(|e| *e <= fh.len())?;
+                if key >> 3 == 4 {
+                    path = Some(std::str::from_utf8(&fh[pos..end]).ok()?);
+                }
+                pos = end;
+            }
+            5 => pos = pos.checked_add(4)?,
+            _ => return None,
+        }
+    }
+    (pos == fh.len()).then_some(path)
+}
+
+/// Append a varint to `out`.
+pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +256,24 @@ mod tests {
             queued_bytes: Some(5),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn lean_decode_keeps_the_watches_bytes() {
+        let e = big(300);
+        let f = FileEntry { r#type: 8, id: 7, ify: Some(e.clone()), ..Default::default() };
+        let bytes = f.encode_to_vec();
+        let (lean, ranges) = decode_file_lean(&bytes).unwrap();
+        assert_eq!(ranges.len(), 300);
+        assert!(lean.ify.as_ref().unwrap().wd.is_empty());
+        for (w, r) in e.wd.iter().zip(&ranges) {
+            let item = &bytes[r.clone()];
+            assert_eq!(&InotifyWdEntry::decode(item).unwrap(), w);
+            assert_eq!(wd_sdev_and_path(item), Some((w.s_dev, w.f_handle.path.as_deref())));
+        }
+        let mut whole = lean.clone();
+        whole.ify.as_mut().unwrap().wd = e.wd.clone();
+        assert_eq!(whole, f);
     }
 
     #[test]

@@ -12,6 +12,8 @@
 use std::collections::HashMap;
 use std::os::fd::{AsFd, BorrowedFd};
 
+use prost::Message;
+
 use super::InotifyError;
 use crate::proto::{FhEntry, FownEntry, InotifyFileEntry, InotifyWdEntry};
 use crate::sys::mounts::{visible_at, Mount, MountView};
@@ -135,10 +137,15 @@ impl Capturer {
     /// own copy of it (pidfd_getfd), used for FIONREAD. `others` are the
     /// other tasks of the tree (virtual, real pid), whose mount namespaces
     /// may show watched objects that `pid`'s does not. `criu` is CRIU's own
-    /// entry for this file when it has one: CRIU parsed the same fdinfo a
-    /// moment ago, with the tasks frozen, and kept every mask bit, so its
-    /// watch list is used instead of reading the (for 100k watches, 12 MB
-    /// and 0.3 s) fdinfo text again.
+    /// entry for this file when it has one (without its watches) and the
+    /// encoded watches: CRIU parsed the same fdinfo a moment ago, with the
+    /// tasks frozen, and kept every mask bit, so its watch list is used
+    /// instead of reading the (for 100k watches, 12 MB and 0.3 s) fdinfo
+    /// text again.
+    ///
+    /// The result is our entry, encoded: a watch whose CRIU path is the
+    /// task's is CRIU's bytes plus our per-filesystem fields, so memory and
+    /// time stay at copying the image once.
     #[allow(clippy::too_many_arguments)]
     pub fn capture(
         &mut self,
@@ -149,36 +156,43 @@ impl Capturer {
         fown: FownEntry,
         holder: &HolderLookup<'_>,
         others: &[(u32, i32)],
-        criu: Option<&InotifyFileEntry>,
+        criu: Option<(&InotifyFileEntry, &[&[u8]])>,
         deadline: &crate::deadline::Deadline,
-    ) -> Result<InotifyFileEntry, InotifyError> {
-        let (flags, marks) = match criu {
-            Some(e) => (e.flags, marks_of(e).map_err(|source| InotifyError::Fdinfo { pid, fd, source })?),
+    ) -> Result<CapturedInotify, InotifyError> {
+        let bad = |line: usize, what: String| InotifyError::Fdinfo { pid, fd, source: fdinfo::FdinfoError { line, what } };
+        let (flags, jobs) = match criu {
+            Some((head, items)) => {
+                let jobs = items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| match crate::criu::wire::wd_sdev_and_path(item) {
+                        Some((sdev, path)) => Ok(Job::Raw { item, sdev, path }),
+                        None => Err(bad(i + 1, "CRIU's entry: a watch does not decode".into())),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                (head.flags, jobs)
+            }
             None => {
                 let text = proc::fdinfo(pid, fd)?;
                 let common = fdinfo::parse_common(&text).map_err(|source| InotifyError::Fdinfo { pid, fd, source })?;
-                (common.flags, fdinfo::parse_inotify(&text).map_err(|source| InotifyError::Fdinfo { pid, fd, source })?)
+                let marks = fdinfo::parse_inotify(&text).map_err(|source| InotifyError::Fdinfo { pid, fd, source })?;
+                (common.flags, marks.into_iter().map(|m| Job::Mark(m, None)).collect())
             }
         };
         let queued = notify::queued_bytes(file)?;
 
-        // CRIU's own path for each watch, where it found one (the handle
-        // opened, or its irmap): in the order of `marks`.
-        let hints: Vec<Option<&str>> = match criu {
-            Some(e) => e.wd.iter().map(|w| w.f_handle.path.as_deref()).collect(),
-            None => vec![None; marks.len()],
-        };
         // Per filesystem, once per dump and (namespace, root): which task's
         // mounts show it, the mount's root (for open_by_handle_at), where
         // that root shows in our links, and the filesystem's identity.
         let owner = self.view_index(pid)?;
-        let mut sdevs: Vec<u32> = marks.iter().map(|m| m.sdev).collect();
-        sdevs.sort_unstable();
-        sdevs.dedup();
-        for &sdev in &sdevs {
+        let mut first: HashMap<u32, usize> = HashMap::new();
+        for (i, j) in jobs.iter().enumerate() {
+            first.entry(j.sdev()).or_insert(i);
+        }
+        for (&sdev, &i) in &first {
             if !self.fss.contains_key(&(owner, sdev)) {
-                let m = marks.iter().find(|m| m.sdev == sdev).expect("listed above");
-                let fs = self.filesystem(pid, m, id, others)?;
+                let (m, _) = jobs[i].mark().map_err(|w| bad(i + 1, w))?;
+                let fs = self.filesystem(pid, &m, id, others)?;
                 self.fss.insert((owner, sdev), fs);
             }
         }
@@ -187,42 +201,74 @@ impl Capturer {
         // path from its namespace's root); one check here that the task's
         // root is that root makes them ours, with no syscall per watch.
         let mut trusted: HashMap<u32, bool> = HashMap::new();
-        for (m, hint) in marks.iter().zip(&hints) {
-            let (Some(hint), false) = (hint, trusted.contains_key(&m.sdev)) else { continue };
-            let fs = &self.fss[&(owner, m.sdev)];
-            trusted.insert(m.sdev, by_hint(fs, m, hint).is_some());
+        for (i, j) in jobs.iter().enumerate() {
+            let Job::Raw { sdev, path: Some(path), .. } = j else { continue };
+            if trusted.contains_key(sdev) {
+                continue;
+            }
+            let (m, _) = j.mark().map_err(|w| bad(i + 1, w))?;
+            trusted.insert(*sdev, by_hint(&self.fss[&(owner, *sdev)], &m, path).is_some());
         }
-        let fss: HashMap<u32, &Fs> = sdevs.iter().map(|sdev| (*sdev, &self.fss[&(owner, *sdev)])).collect();
-        let roots: HashMap<u32, BorrowedFd<'_>> = fss
-            .iter()
-            .map(|(sdev, f)| (*sdev, self.views[f.view.0].opened(f.view.1).expect("opened above")))
-            .collect();
+        let fss: HashMap<u32, &Fs> = first.keys().map(|sdev| (*sdev, &self.fss[&(owner, *sdev)])).collect();
+        let roots: HashMap<u32, BorrowedFd<'_>> =
+            fss.iter().map(|(sdev, f)| (*sdev, self.views[f.view.0].opened(f.view.1).expect("opened above"))).collect();
 
-        // Per watch: CRIU's path where it is trusted, else open the object
-        // by its handle and read its path. Split over the machine's cores:
-        // this runs while the tasks are frozen. Each worker has its own cwd
-        // (CLONE_FS), used to name directories cheaply (fchdir + getcwd);
-        // criu's own cwd is never touched. Where the handle cannot be opened
-        // (overlayfs without nfs_export answers ESTALE), CRIU's path is
-        // checked by inode and used.
-        let mut wds: Vec<Option<InotifyWdEntry>> = marks
-            .iter()
-            .zip(&hints)
-            .map(|(m, hint)| match (hint, trusted.get(&m.sdev)) {
-                (Some(h), Some(true)) => trusted_entry(id, m, fss[&m.sdev], h),
-                _ => None,
-            })
-            .collect();
-        let rest: Vec<usize> = (0..marks.len()).filter(|i| wds[*i].is_none()).collect();
-        let one = |links: &proc::OwnFdLinks, i: usize| {
-            let m = &marks[i];
-            watch(id, m, fss[&m.sdev], roots[&m.sdev], links, holder, hints[i])
-        };
+        // Watches CRIU named as the task sees them go as they are; the rest
+        // (unlinked objects, other roots, entries from fdinfo) are opened by
+        // their handles.
+        let raw_ok = |j: &Job<'_>| matches!(j, Job::Raw { sdev, path: Some(p), .. } if trusted.get(sdev) == Some(&true) && clean(p));
+        let mut slow: Vec<(usize, fdinfo::InotifyMark, Option<String>)> = Vec::new();
+        for (i, j) in jobs.iter().enumerate() {
+            if !raw_ok(j) {
+                let (m, hint) = j.mark().map_err(|w| bad(i + 1, w))?;
+                slow.push((i, m, hint));
+            }
+        }
+        let done = self.capture_slow(id, &slow, &fss, &roots, holder, deadline)?;
+
+        // The encoded entry: our fields, then every watch in order.
+        let head = InotifyFileEntry { id, flags: flags & !(libc::O_CLOEXEC as u32), fown, wd: vec![], queued_bytes: (queued > 0).then_some(queued) };
+        let suffixes: HashMap<u32, Vec<u8>> = fss.iter().map(|(sdev, f)| (*sdev, f.suffix())).collect();
+        let mut message = head.encode_to_vec();
+        let raw_len: usize = jobs.iter().map(|j| if let Job::Raw { item, .. } = j { item.len() + 16 } else { 0 }).sum();
+        message.reserve(raw_len);
+        let mut slow_done = done.iter().peekable();
+        for (i, j) in jobs.iter().enumerate() {
+            match (j, slow_done.peek()) {
+                (_, Some((k, e))) if *k == i => {
+                    put_field(&mut message, &e.encode_to_vec(), &[]);
+                    slow_done.next();
+                }
+                (Job::Raw { item, sdev, .. }, _) => put_field(&mut message, item, &suffixes[sdev]),
+                (Job::Mark(..), _) => unreachable!("every watch that is not raw was captured by handle"),
+            }
+        }
+        Ok(CapturedInotify { id, flags: head.flags, fown, watches: jobs.len(), queued_bytes: head.queued_bytes, message })
+    }
+
+    /// Capture watches by their handles, split over the machine's cores:
+    /// this runs while the tasks are frozen. Each worker has its own cwd
+    /// (CLONE_FS), used to name directories cheaply (fchdir + getcwd);
+    /// criu's own cwd is never touched. Where the handle cannot be opened
+    /// (overlayfs without nfs_export answers ESTALE), CRIU's path is checked
+    /// by inode and used. Returns (job index, entry) in job order.
+    fn capture_slow(
+        &self,
+        id: u32,
+        slow: &[(usize, fdinfo::InotifyMark, Option<String>)],
+        fss: &HashMap<u32, &Fs>,
+        roots: &HashMap<u32, BorrowedFd<'_>>,
+        holder: &HolderLookup<'_>,
+        deadline: &crate::deadline::Deadline,
+    ) -> Result<Vec<(usize, InotifyWdEntry)>, InotifyError> {
+        if slow.is_empty() {
+            return Ok(vec![]);
+        }
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-        let workers = if rest.len() < 4096 { 1 } else { workers };
-        let chunk = rest.len().div_ceil(workers).max(1);
-        let done: Vec<Vec<InotifyWdEntry>> = std::thread::scope(|sc| {
-            let handles: Vec<_> = rest
+        let workers = if slow.len() < 4096 { 1 } else { workers };
+        let chunk = slow.len().div_ceil(workers).max(1);
+        let parts: Vec<Vec<(usize, InotifyWdEntry)>> = std::thread::scope(|sc| {
+            let handles: Vec<_> = slow
                 .chunks(chunk)
                 .map(|c| {
                     sc.spawn(move || {
@@ -230,58 +276,87 @@ impl Capturer {
                         let links = proc::OwnFdLinks::open()?;
                         c.iter()
                             .enumerate()
-                            .map(|(n, i)| {
+                            .map(|(n, (i, m, hint))| {
                                 if n % 1024 == 0 {
                                     deadline
                                         .check(|| format!("capturing watch {} of {}", n + 1, c.len()))
                                         .map_err(|source| InotifyError::Deadline { id, source })?;
                                 }
-                                one(&links, *i)
+                                let e = watch(id, m, fss[&m.sdev], roots[&m.sdev], &links, holder, hint.as_deref())?;
+                                Ok((*i, e))
                             })
-                            .collect::<Result<Vec<_>, _>>()
+                            .collect::<Result<Vec<_>, InotifyError>>()
                     })
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect::<Result<Vec<_>, InotifyError>>()
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect::<Result<Vec<_>, _>>()
         })?;
-        for (i, e) in rest.iter().zip(done.into_iter().flatten()) {
-            wds[*i] = Some(e);
-        }
-        let wds: Vec<InotifyWdEntry> = wds.into_iter().map(|w| w.expect("every watch captured")).collect();
-        Ok(InotifyFileEntry {
-            id,
-            flags: flags & !(libc::O_CLOEXEC as u32),
-            fown,
-            wd: wds,
-            queued_bytes: (queued > 0).then_some(queued),
-        })
+        Ok(parts.into_iter().flatten().collect())
     }
 }
 
-/// The watches of CRIU's own entry, as fdinfo would show them.
-pub fn marks_of(e: &InotifyFileEntry) -> Result<Vec<fdinfo::InotifyMark>, fdinfo::FdinfoError> {
-    e.wd.iter()
-        .enumerate()
-        .map(|(i, w)| {
-            let h = &w.f_handle;
-            let handle = (h.bytes > 0)
-                .then(|| {
-                    fhandle::FileHandle::from_words(h.r#type as i32, h.bytes as usize, &h.handle).ok_or(fdinfo::FdinfoError {
-                        line: i + 1,
-                        what: format!("CRIU's entry for wd {}: handle of {} bytes does not fit", w.wd, h.bytes),
-                    })
-                })
-                .transpose()?;
-            Ok(fdinfo::InotifyMark {
-                wd: w.wd as i32,
-                ino: w.i_ino,
-                sdev: w.s_dev,
-                mask: w.mask,
-                ignored_mask: w.ignored_mask,
-                handle,
-            })
+/// One watch to capture: CRIU's encoded entry (with its device and path
+/// read off the bytes), or a mark from fdinfo.
+enum Job<'a> {
+    Raw { item: &'a [u8], sdev: u32, path: Option<&'a str> },
+    Mark(fdinfo::InotifyMark, Option<String>),
+}
+
+impl Job<'_> {
+    fn sdev(&self) -> u32 {
+        match self {
+            Job::Raw { sdev, .. } => *sdev,
+            Job::Mark(m, _) => m.sdev,
+        }
+    }
+
+    /// The watch as fdinfo would show it, and CRIU's path for it.
+    fn mark(&self) -> Result<(fdinfo::InotifyMark, Option<String>), String> {
+        match self {
+            Job::Mark(m, h) => Ok((m.clone(), h.clone())),
+            Job::Raw { item, .. } => {
+                let w = InotifyWdEntry::decode(*item).map_err(|e| format!("CRIU's entry: a watch does not decode: {e}"))?;
+                Ok((mark_of(&w)?, w.f_handle.path))
+            }
+        }
+    }
+}
+
+/// One inotify file as captured: our entry, encoded, and what the log says
+/// of it.
+pub struct CapturedInotify {
+    pub id: u32,
+    pub flags: u32,
+    pub fown: FownEntry,
+    pub watches: usize,
+    pub queued_bytes: Option<u64>,
+    /// The encoded `inotify_file_entry`.
+    pub message: Vec<u8>,
+}
+
+/// Append `bytes` + `suffix` as one `wd` field (5, length-delimited).
+fn put_field(out: &mut Vec<u8>, bytes: &[u8], suffix: &[u8]) {
+    out.push((5 << 3) | 2);
+    crate::criu::wire::put_varint(out, (bytes.len() + suffix.len()) as u64);
+    out.extend_from_slice(bytes);
+    out.extend_from_slice(suffix);
+}
+
+/// A clean absolute path: no `.`/`..` components, not a name that is gone.
+fn clean(path: &str) -> bool {
+    path.starts_with('/') && !path.ends_with(DELETED) && !path.split('/').any(|c| c == ".." || c == ".")
+}
+
+/// A watch of CRIU's entry, as fdinfo would show it.
+fn mark_of(w: &InotifyWdEntry) -> Result<fdinfo::InotifyMark, String> {
+    let h = &w.f_handle;
+    let handle = (h.bytes > 0)
+        .then(|| {
+            fhandle::FileHandle::from_words(h.r#type as i32, h.bytes as usize, &h.handle)
+                .ok_or(format!("CRIU's entry for wd {}: handle of {} bytes does not fit", w.wd, h.bytes))
         })
-        .collect()
+        .transpose()?;
+    Ok(fdinfo::InotifyMark { wd: w.wd as i32, ino: w.i_ino, sdev: w.s_dev, mask: w.mask, ignored_mask: w.ignored_mask, handle })
 }
 
 /// What is known of one filesystem holding watched objects.
@@ -302,6 +377,22 @@ struct Fs {
     verify: bool,
     fsid: u64,
     fs_type: u64,
+}
+
+impl Fs {
+    /// Our fields of every watch on this filesystem, encoded, to follow
+    /// CRIU's bytes of the watch: fsid (100), fs_type (101), path_pid (107).
+    fn suffix(&self) -> Vec<u8> {
+        use crate::criu::wire::put_varint;
+        let mut out = Vec::new();
+        for (field, v) in [(100u64, Some(self.fsid)), (101, Some(self.fs_type)), (107, self.path_pid.map(u64::from))] {
+            if let Some(v) = v {
+                put_varint(&mut out, field << 3);
+                put_varint(&mut out, v);
+            }
+        }
+        out
+    }
 }
 
 /// Capture one watch: the object by its handle, its path as the task sees
@@ -376,19 +467,6 @@ fn by_hint(fs: &Fs, m: &fdinfo::InotifyMark, hint: &str) -> Option<(String, u32)
     }
     let mnt = mount_of(fs, &path)?;
     Some((path, mnt))
-}
-
-/// The entry of watch `m` named by CRIU's path `hint`, on a filesystem
-/// whose CRIU paths were found to be the task's: no syscall. `None` for a
-/// path that is not clean and absolute (then the watch is captured by its
-/// handle).
-fn trusted_entry(id: u32, m: &fdinfo::InotifyMark, fs: &Fs, hint: &str) -> Option<InotifyWdEntry> {
-    if !hint.starts_with('/') || hint.ends_with(DELETED) || hint.split('/').any(|c| c == ".." || c == ".") {
-        return None;
-    }
-    let h = m.handle.as_ref()?;
-    let mnt = mount_of(fs, hint)?;
-    Some(entry(id, m, h, fs, hint.to_owned(), mnt, None, (None, None)))
 }
 
 /// The mount id of the task's mount of `fs` that holds `path`: the one with
