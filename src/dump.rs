@@ -222,11 +222,11 @@ fn takeover(dir: BorrowedFd<'_>, state: &State, b: &Bounded) -> Result<usize, Er
         // Test-only: a capture step that blocks past any deadline.
         std::thread::sleep(Config::get().deadline * 3);
     }
-    let captured = capture(&tree, state, b)?;
+    let mut captured = capture(&tree, state, b)?;
     log::debug!("takeover: captured in {:.1} ms", ms(t0));
     fault("write")?;
     b.doing("encoding the plugin's images");
-    let mut files = encode(dir, &captured)?;
+    let mut files = encode(dir, &mut captured)?;
     fault("rewrite")?;
     b.doing("rewriting CRIU's images");
     files.extend(rewrite(dir, &tree, &captured)?);
@@ -397,7 +397,7 @@ impl<'a> UnlinkedHolders<'a> {
 
 /// Our two images (after entries an earlier step wrote) and the inventory
 /// that names the plugin as required.
-fn encode(dir: BorrowedFd<'_>, c: &Captured) -> Result<Files, Error> {
+fn encode(dir: BorrowedFd<'_>, c: &mut Captured) -> Result<Files, Error> {
     let mut files = Files::new();
     let inv = image::read_file(dir, "inventory.img")?.ok_or(TreeError::Missing("inventory.img".into()))?;
     if let Some(b) = takeover::add_inventory_plugin("inventory.img", &inv, "notify_plugin")? {
@@ -405,8 +405,10 @@ fn encode(dir: BorrowedFd<'_>, c: &Captured) -> Result<Files, Error> {
     }
     let ino_old: Vec<InotifyFileEntry> = existing(dir, INOTIFY_IMG, image::INOTIFY_FILE)?;
     let ep_old: Vec<EventpollFileEntry> = existing(dir, EVENTPOLL_IMG, image::EVENTPOLL_FILE)?;
-    let old: Vec<Vec<u8>> = ino_old.iter().map(prost::Message::encode_to_vec).collect();
-    let ino = image::encode(image::INOTIFY_FILE, old.iter().map(Vec::as_slice).chain(c.inotify.iter().map(|e| e.0.message.as_slice())));
+    // Our encoded entries move into the image (the 100k-watch one is 11 MB).
+    let mut entries: Vec<Vec<u8>> = ino_old.iter().map(prost::Message::encode_to_vec).collect();
+    entries.extend(c.inotify.iter_mut().map(|e| std::mem::take(&mut e.0.message)));
+    let ino = image::encode_owned(image::INOTIFY_FILE, entries);
     let ep = image::encode_messages(image::EVENTPOLL_FILE, ep_old.iter().chain(c.eventpoll.iter().map(|e| &e.0)));
     files.push((INOTIFY_IMG.into(), ino));
     files.push((EVENTPOLL_IMG.into(), ep));

@@ -157,6 +157,24 @@ pub fn encode<'e>(kind: Kind, entries: impl IntoIterator<Item = &'e [u8]>) -> Ve
     out
 }
 
+/// Frame owned entries into a whole image file, reusing the first entry's
+/// buffer (its bytes move up by the framing; no second copy of a big
+/// entry is ever held).
+pub fn encode_owned(kind: Kind, entries: Vec<Vec<u8>>) -> Vec<u8> {
+    let mut it = entries.into_iter();
+    let Some(mut out) = it.next() else { return encode(kind, std::iter::empty()) };
+    let mut head = encode(kind, std::iter::empty());
+    let len = u32::try_from(out.len()).expect("an image entry over 4 GiB");
+    head.extend_from_slice(&len.to_ne_bytes());
+    out.splice(0..0, head);
+    for e in it {
+        let len = u32::try_from(e.len()).expect("an image entry over 4 GiB");
+        out.extend_from_slice(&len.to_ne_bytes());
+        out.extend_from_slice(&e);
+    }
+    out
+}
+
 /// Frame messages into a whole image file.
 pub fn encode_messages<'m, M: prost::Message + 'm>(kind: Kind, msgs: impl IntoIterator<Item = &'m M>) -> Vec<u8> {
     let bodies: Vec<Vec<u8>> = msgs.into_iter().map(|m| m.encode_to_vec()).collect();
@@ -230,6 +248,19 @@ pub fn open_dir(path: &std::path::Path) -> Result<std::os::fd::OwnedFd, ImageErr
 /// Borrow helper so callers can pass `&OwnedFd` or a `BorrowedFd`.
 pub fn dir_of<F: AsFd>(f: &F) -> BorrowedFd<'_> {
     f.as_fd()
+}
+
+#[cfg(test)]
+mod owned_tests {
+    use super::*;
+
+    #[test]
+    fn owned_framing_equals_copying_framing() {
+        let e = vec![vec![1u8, 2, 3], vec![], vec![9u8; 300]];
+        let want = encode(INOTIFY_FILE, e.iter().map(Vec::as_slice));
+        assert_eq!(encode_owned(INOTIFY_FILE, e), want);
+        assert_eq!(encode_owned(INOTIFY_FILE, vec![]), encode(INOTIFY_FILE, std::iter::empty()));
+    }
 }
 
 #[cfg(test)]

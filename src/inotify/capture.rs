@@ -176,7 +176,7 @@ impl Capturer {
                 let text = proc::fdinfo(pid, fd)?;
                 let common = fdinfo::parse_common(&text).map_err(|source| InotifyError::Fdinfo { pid, fd, source })?;
                 let marks = fdinfo::parse_inotify(&text).map_err(|source| InotifyError::Fdinfo { pid, fd, source })?;
-                (common.flags, marks.into_iter().map(|m| Job::Mark(m, None)).collect())
+                (common.flags, marks.into_iter().map(|m| Job::Mark(Box::new((m, None)))).collect())
             }
         };
         let queued = notify::queued_bytes(file)?;
@@ -231,7 +231,8 @@ impl Capturer {
         let suffixes: HashMap<u32, Vec<u8>> = fss.iter().map(|(sdev, f)| (*sdev, f.suffix())).collect();
         let mut message = head.encode_to_vec();
         let raw_len: usize = jobs.iter().map(|j| if let Job::Raw { item, .. } = j { item.len() + 16 } else { 0 }).sum();
-        message.reserve(raw_len);
+        // Room for the image framing in front (see image::encode_owned).
+        message.reserve(raw_len + 16);
         let mut slow_done = done.iter().peekable();
         for (i, j) in jobs.iter().enumerate() {
             match (j, slow_done.peek()) {
@@ -240,7 +241,7 @@ impl Capturer {
                     slow_done.next();
                 }
                 (Job::Raw { item, sdev, .. }, _) => put_field(&mut message, item, &suffixes[sdev]),
-                (Job::Mark(..), _) => unreachable!("every watch that is not raw was captured by handle"),
+                (Job::Mark(_), _) => unreachable!("every watch that is not raw was captured by handle"),
             }
         }
         Ok(CapturedInotify { id, flags: head.flags, fown, watches: jobs.len(), queued_bytes: head.queued_bytes, message })
@@ -299,21 +300,22 @@ impl Capturer {
 /// read off the bytes), or a mark from fdinfo.
 enum Job<'a> {
     Raw { item: &'a [u8], sdev: u32, path: Option<&'a str> },
-    Mark(fdinfo::InotifyMark, Option<String>),
+    /// Boxed: CRIU's watches are the many, and they stay small.
+    Mark(Box<(fdinfo::InotifyMark, Option<String>)>),
 }
 
 impl Job<'_> {
     fn sdev(&self) -> u32 {
         match self {
             Job::Raw { sdev, .. } => *sdev,
-            Job::Mark(m, _) => m.sdev,
+            Job::Mark(m) => m.0.sdev,
         }
     }
 
     /// The watch as fdinfo would show it, and CRIU's path for it.
     fn mark(&self) -> Result<(fdinfo::InotifyMark, Option<String>), String> {
         match self {
-            Job::Mark(m, h) => Ok((m.clone(), h.clone())),
+            Job::Mark(m) => Ok((m.0.clone(), m.1.clone())),
             Job::Raw { item, .. } => {
                 let w = InotifyWdEntry::decode(*item).map_err(|e| format!("CRIU's entry: a watch does not decode: {e}"))?;
                 Ok((mark_of(&w)?, w.f_handle.path))
