@@ -46,60 +46,13 @@ fn wire(file: &str, index: usize, what: &'static str) -> TakeoverError {
     TakeoverError::Wire { file: file.to_owned(), index, what }
 }
 
-fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
-    let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
-        let b = *buf.get(*pos)?;
-        *pos += 1;
-        v |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return Some(v);
-        }
-    }
-    None
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
 /// One top-level field of a message: its number, where its bytes (key
 /// included) are, and its value if it is a varint.
 type Field = (u32, std::ops::Range<usize>, Option<u64>);
 
 /// Walk the top-level fields of a message.
 fn fields(msg: &[u8]) -> Result<Vec<Field>, &'static str> {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while pos < msg.len() {
-        let start = pos;
-        let key = varint(msg, &mut pos).ok_or("truncated key")?;
-        let field = u32::try_from(key >> 3).map_err(|_| "field number too large")?;
-        let mut val = None;
-        match key & 7 {
-            0 => val = Some(varint(msg, &mut pos).ok_or("truncated varint")?),
-            1 => pos = pos.checked_add(8).filter(|p| *p <= msg.len()).ok_or("truncated fixed64")?,
-            2 => {
-                let len = varint(msg, &mut pos).ok_or("truncated length")?;
-                pos = usize::try_from(len)
-                    .ok()
-                    .and_then(|l| pos.checked_add(l))
-                    .filter(|p| *p <= msg.len())
-                    .ok_or("length past the end")?;
-            }
-            5 => pos = pos.checked_add(4).filter(|p| *p <= msg.len()).ok_or("truncated fixed32")?,
-            _ => return Err("unsupported wire type"),
-        }
-        if field == 0 {
-            return Err("field number 0");
-        }
-        out.push((field, start..pos, val));
-    }
-    Ok(out)
+    super::wire::fields(msg).map(|f| f.map(|f| (f.number, f.range, f.varint))).collect()
 }
 
 /// The value of scalar field `field`: its last occurrence, as protobuf
@@ -131,8 +84,8 @@ pub fn rewrite_fdinfo(file: &str, bytes: &[u8], ids: &BTreeSet<u32>) -> Result<O
         // Exactly one type field, EXT: in place of the first, or appended
         // when the entry has none.
         let ext = |m: &mut Vec<u8>| {
-            put_varint(m, 3 << 3);
-            put_varint(m, FdTypes::Ext as u64);
+            super::wire::put_varint(m, 3 << 3);
+            super::wire::put_varint(m, FdTypes::Ext as u64);
         };
         let mut m = Vec::with_capacity(e.len() + 2);
         let mut typed = false;

@@ -33,39 +33,97 @@ fn varint(b: &[u8], pos: &mut usize) -> Option<u64> {
     None
 }
 
+/// Append a varint to `out`.
+pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// One top-level field of an encoded message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Field<'a> {
+    pub number: u32,
+    /// Where the field's bytes, key included, are in the message.
+    pub range: std::ops::Range<usize>,
+    /// The value of a varint field.
+    pub varint: Option<u64>,
+    /// The payload of a length-delimited field.
+    pub bytes: Option<&'a [u8]>,
+}
+
+/// The top-level fields of `msg`, in order: the one protobuf wire scanner
+/// of the crate. After an error (the message does not scan: truncation,
+/// groups, field number 0) it yields nothing more.
+pub fn fields(msg: &[u8]) -> Fields<'_> {
+    Fields { msg, pos: 0, done: false }
+}
+
+pub struct Fields<'a> {
+    msg: &'a [u8],
+    pos: usize,
+    done: bool,
+}
+
+impl<'a> Fields<'a> {
+    fn next_field(&mut self) -> Result<Field<'a>, &'static str> {
+        let (msg, start) = (self.msg, self.pos);
+        let mut pos = start;
+        let key = varint(msg, &mut pos).ok_or("truncated key")?;
+        let number = u32::try_from(key >> 3).map_err(|_| "field number too large")?;
+        let (mut value, mut bytes) = (None, None);
+        let skip = |pos: usize, n: usize, what| pos.checked_add(n).filter(|p| *p <= msg.len()).ok_or(what);
+        pos = match key & 7 {
+            0 => {
+                value = Some(varint(msg, &mut pos).ok_or("truncated varint")?);
+                pos
+            }
+            1 => skip(pos, 8, "truncated fixed64")?,
+            2 => {
+                let len = varint(msg, &mut pos).ok_or("truncated length")?;
+                let len = usize::try_from(len).map_err(|_| "length past the end")?;
+                let end = skip(pos, len, "length past the end")?;
+                bytes = Some(&msg[pos..end]);
+                end
+            }
+            5 => skip(pos, 4, "truncated fixed32")?,
+            _ => return Err("unsupported wire type"),
+        };
+        if number == 0 {
+            return Err("field number 0");
+        }
+        self.pos = pos;
+        Ok(Field { number, range: start..pos, varint: value, bytes })
+    }
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = Result<Field<'a>, &'static str>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done || self.pos >= self.msg.len() {
+            return None;
+        }
+        let r = self.next_field();
+        self.done = r.is_err();
+        Some(r)
+    }
+}
+
 /// Split message `msg` into the length-delimited occurrences of field
 /// `field` and the bytes of every other field, in order. `None` if the
 /// wire format does not scan (groups, truncation, bad wire types).
 pub fn split(msg: &[u8], field: u32) -> Option<(Vec<u8>, Vec<&[u8]>)> {
     let mut rest = Vec::new();
     let mut items = Vec::new();
-    let mut pos = 0;
-    while pos < msg.len() {
-        let start = pos;
-        let key = varint(msg, &mut pos)?;
-        let tag = u32::try_from(key >> 3).ok()?;
-        match key & 7 {
-            0 => {
-                varint(msg, &mut pos)?;
-            }
-            1 => pos = pos.checked_add(8)?,
-            2 => {
-                let len = usize::try_from(varint(msg, &mut pos)?).ok()?;
-                let end = pos.checked_add(len).filter(|e| *e <= msg.len())?;
-                if tag == field {
-                    items.push(&msg[pos..end]);
-                    pos = end;
-                    continue;
-                }
-                pos = end;
-            }
-            5 => pos = pos.checked_add(4)?,
-            _ => return None,
+    for f in fields(msg) {
+        let f = f.ok()?;
+        match f.bytes {
+            Some(b) if f.number == field => items.push(b),
+            _ => rest.extend_from_slice(&msg[f.range]),
         }
-        if pos > msg.len() {
-            return None;
-        }
-        rest.extend_from_slice(&msg[start..pos]);
     }
     Some((rest, items))
 }
@@ -168,69 +226,30 @@ pub fn decode_file_lean(msg: &[u8]) -> Result<(FileEntry, Vec<std::ops::Range<us
 
 /// Of one encoded `inotify_wd_entry`: its `s_dev` and its handle's `path`,
 /// read without decoding (no allocation). `None` if it does not scan.
+/// Repeated fields take their last value, as protobuf reads them.
 pub fn wd_sdev_and_path(item: &[u8]) -> Option<(u32, Option<&str>)> {
-    let mut sdev = None;
-    let mut path = None;
-    let mut pos = 0;
-    while pos < item.len() {
-        let key = varint(item, &mut pos)?;
-        match (key >> 3, key & 7) {
-            (5, 0) => sdev = Some(u32::try_from(varint(item, &mut pos)?).ok()?),
-            (7, 2) => {
-                let len = usize::try_from(varint(item, &mut pos)?).ok()?;
-                let end = pos.checked_add(len).filter(|e| *e <= item.len())?;
-                path = fh_path(&item[pos..end])?.or(path);
-                pos = end;
-            }
-            (_, 0) => {
-                varint(item, &mut pos)?;
-            }
-            (_, 1) => pos = pos.checked_add(8)?,
-            (_, 2) => {
-                let len = usize::try_from(varint(item, &mut pos)?).ok()?;
-                pos = pos.checked_add(len).filter(|e| *e <= item.len())?;
-            }
-            (_, 5) => pos = pos.checked_add(4)?,
-            _ => return None,
+    let (mut sdev, mut path) = (None, None);
+    for f in fields(item) {
+        let f = f.ok()?;
+        match (f.number, f.varint, f.bytes) {
+            (5, Some(v), _) => sdev = Some(v as u32),
+            (7, _, Some(fh)) => path = fh_path(fh)?.or(path),
+            _ => {}
         }
     }
-    (pos == item.len()).then_some(())?;
     Some((sdev?, path))
 }
 
 /// `fh_entry.path` (field 4) of an encoded handle: `Some(None)` if absent.
 fn fh_path(fh: &[u8]) -> Option<Option<&str>> {
     let mut path = None;
-    let mut pos = 0;
-    while pos < fh.len() {
-        let key = varint(fh, &mut pos)?;
-        match key & 7 {
-            0 => {
-                varint(fh, &mut pos)?;
-            }
-            1 => pos = pos.checked_add(8)?,
-            2 => {
-                let len = usize::try_from(varint(fh, &mut pos)?).ok()?;
-                let end = pos.checked_add(len).filter(|e| *e <= fh.len())?;
-                if key >> 3 == 4 {
-                    path = Some(std::str::from_utf8(&fh[pos..end]).ok()?);
-                }
-                pos = end;
-            }
-            5 => pos = pos.checked_add(4)?,
-            _ => return None,
+    for f in fields(fh) {
+        let f = f.ok()?;
+        if let (4, Some(b)) = (f.number, f.bytes) {
+            path = Some(std::str::from_utf8(b).ok()?);
         }
     }
-    (pos == fh.len()).then_some(path)
-}
-
-/// Append a varint to `out`.
-pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
+    Some(path)
 }
 
 #[cfg(test)]
