@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -133,6 +135,66 @@ static __attribute__((unused)) void bench_ready_and_wait(const char *readyfile, 
 
 	snprintf(s, sizeof(s), "%ld", n);
 	bench_ready_and_wait_s(readyfile, s, floor_us);
+}
+
+/* The inotify workloads' tree: dirs directories "<pre>d000000".. under the
+ * cwd, each holding one file "f" (created once; reused by later runs).
+ * Returns NULL, or what failed (errno set). */
+static __attribute__((unused)) const char *bench_make_tree(const char *pre, long dirs)
+{
+	char p[PATH_MAX];
+
+	for (long d = 0; d < dirs; d++) {
+		int x;
+		snprintf(p, sizeof(p), "%sd%06ld", pre, d);
+		if (mkdir(p, 0755) && errno != EEXIST)
+			return "mkdir";
+		snprintf(p, sizeof(p), "%sd%06ld/f", pre, d);
+		x = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		if (x < 0)
+			return "create file";
+		close(x);
+	}
+	return NULL;
+}
+
+#define BENCH_MASK (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVE)
+
+/* Add n watches to inotify fd in the tree of bench_make_tree: a directory,
+ * its file, the next directory... (wds 1..n in order). *floor_us = the time
+ * of the loop. Returns NULL, or what failed. */
+static __attribute__((unused)) const char *bench_add_watches(int fd, const char *pre, long n, long long *floor_us)
+{
+	char p[PATH_MAX];
+	long wd = 0;
+	long long t0 = bench_now_us();
+
+	for (long d = 0; wd < n; d++) {
+		snprintf(p, sizeof(p), "%sd%06ld", pre, d);
+		if (inotify_add_watch(fd, p, BENCH_MASK | IN_ONLYDIR) != ++wd)
+			return "inotify_add_watch dir";
+		if (wd == n)
+			break;
+		snprintf(p, sizeof(p), "%sd%06ld/f", pre, d);
+		if (inotify_add_watch(fd, p, BENCH_MASK) != ++wd)
+			return "inotify_add_watch file";
+	}
+	*floor_us = bench_now_us() - t0;
+	return NULL;
+}
+
+/* Register fds[0..n) in epoll ep (EPOLLIN, data = the index); returns the
+ * time of the epoll_ctl(ADD) loop in us (the workload's floor). */
+static __attribute__((unused)) long long bench_epoll_add_all(int ep, const int *fds, long n)
+{
+	long long t0 = bench_now_us();
+
+	for (long i = 0; i < n; i++) {
+		struct epoll_event e = { .events = EPOLLIN, .data.u64 = (unsigned long long)i };
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &e))
+			bench_die("epoll_ctl");
+	}
+	return bench_now_us() - t0;
 }
 
 #endif

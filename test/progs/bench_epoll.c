@@ -11,7 +11,7 @@
 int main(int argc, char **argv)
 {
 	long n = bench_start(argc, argv);
-	long long t0, floor_us;
+	long long floor_us;
 	int ep, *fds;
 
 	bench_nofile(n + 64);
@@ -27,13 +27,7 @@ int main(int argc, char **argv)
 	if (ep < 0)
 		bench_die("epoll_create1");
 
-	t0 = bench_now_us();
-	for (long i = 0; i < n; i++) {
-		struct epoll_event e = { .events = EPOLLIN, .data.u64 = (unsigned long long)i };
-		if (epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &e))
-			bench_die("epoll_ctl");
-	}
-	floor_us = bench_now_us() - t0;
+	floor_us = bench_epoll_add_all(ep, fds, n);
 	bench_ready_and_wait(argv[3], n, floor_us);
 	return 0;
 }

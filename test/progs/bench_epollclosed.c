@@ -24,7 +24,7 @@
 int main(int argc, char **argv)
 {
 	long n = bench_start(argc, argv);
-	long long t0, floor_us;
+	long long floor_us;
 	int ep, *fds, *copies, top = 0;
 	char path[PATH_MAX + 8], *buf;
 	size_t len = 0, cap;
@@ -49,13 +49,7 @@ int main(int argc, char **argv)
 	if (ep > top)
 		top = ep;
 
-	t0 = bench_now_us();
-	for (long i = 0; i < n; i++) {
-		struct epoll_event e = { .events = EPOLLIN, .data.u64 = (unsigned long long)i };
-		if (epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &e))
-			bench_die("epoll_ctl");
-	}
-	floor_us = bench_now_us() - t0;
+	floor_us = bench_epoll_add_all(ep, fds, n);
 
 	for (long i = 0; i < n; i++) {
 		copies[i] = fcntl(fds[i], F_DUPFD, top + 1);

@@ -21,8 +21,6 @@
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 
-#define MASK (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVE)
-
 static pid_t root;
 
 /* On failure, take the whole tree down, not just this process; but only
@@ -41,41 +39,22 @@ static void procs_die(const char *what)
 static long long setup(int k, long w)
 {
 	char p[64];
-	long dirs = (w + 1) / 2, wd = 0;
-	long long t0, floor_us;
+	const char *failed;
+	long long floor_us;
 	int in, ev, ep;
 	struct epoll_event e = { .events = EPOLLIN };
 
 	snprintf(p, sizeof(p), "p%03d", k);
 	if (mkdir(p, 0755) && errno != EEXIST)
 		procs_die("mkdir");
-	for (long d = 0; d < dirs; d++) {
-		int x;
-		snprintf(p, sizeof(p), "p%03d/d%06ld", k, d);
-		if (mkdir(p, 0755) && errno != EEXIST)
-			procs_die("mkdir");
-		snprintf(p, sizeof(p), "p%03d/d%06ld/f", k, d);
-		x = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-		if (x < 0)
-			procs_die("create file");
-		close(x);
-	}
+	snprintf(p, sizeof(p), "p%03d/", k);
+	if ((failed = bench_make_tree(p, (w + 1) / 2)))
+		procs_die(failed);
 	in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (in < 0)
 		procs_die("inotify_init1 (fs.inotify.max_user_instances?)");
-
-	t0 = bench_now_us();
-	for (long d = 0; d < dirs && wd < w; d++) {
-		snprintf(p, sizeof(p), "p%03d/d%06ld", k, d);
-		if (inotify_add_watch(in, p, MASK | IN_ONLYDIR) != ++wd)
-			procs_die("inotify_add_watch dir");
-		if (wd == w)
-			break;
-		snprintf(p, sizeof(p), "p%03d/d%06ld/f", k, d);
-		if (inotify_add_watch(in, p, MASK) != ++wd)
-			procs_die("inotify_add_watch file");
-	}
-	floor_us = bench_now_us() - t0;
+	if ((failed = bench_add_watches(in, p, w, &floor_us)))
+		procs_die(failed);
 
 	ev = eventfd(0, EFD_NONBLOCK);
 	if (ev < 0)

@@ -206,6 +206,31 @@ keys_exact() {
 	fi
 }
 
+# One timed criu command of run_once (its locals kind, n, mode, dir, img,
+# line, PID are in scope): on failure the result line says why (timeout or
+# failure, with the log's last errors), the workload is killed and it
+# returns 1; on success STEP_MS is its wall time.
+#   timed_step <step> <log name> <rss file> <criu args...>
+timed_step() {
+	local step=$1 log=$2 rss=$3 t0 t1 rc=0
+	shift 3
+	t0=$(now_ns)
+	run_criu "$rss" "$@" >>"$dir/criu.err" 2>&1 || rc=$?
+	t1=$(now_ns)
+	if ((rc)); then
+		if ((rc == 124 || rc == 137)); then
+			note "$kind $n $mode: criu $step timed out after $TIMEOUT s"
+			echo "$line fail=timeout step=$step" >>"$RESULTS"
+		else
+			note "$kind $n $mode: criu $step failed:"; grep -E 'Error|rror \(' "$img/$log" | tail -n 5 >&2 || true
+			echo "$line fail=$step" >>"$RESULTS"
+		fi
+		kill_ours "$PID"
+		return 1
+	fi
+	STEP_MS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e6 }')
+}
+
 # One run: start the workload, dump, wait, restore, kill. Appends one line
 # of key=value pairs to $RESULTS. Returns non-zero on a failed step (the
 # line then says so).
@@ -246,22 +271,8 @@ run_once() {
 		line="$line keys_pre=$(keys_exact "$PID" "$ready.keys" "$dir/keys-pre.diff")"
 	fi
 
-	t0=$(now_ns)
-	rc=0
-	run_criu "$dir/dump.rss" dump -t "$PID" -D "$img" -v$verb -o dump.log --lib "$lib" >"$dir/criu.err" 2>&1 || rc=$?
-	if ((rc)); then
-		if ((rc == 124 || rc == 137)); then
-			note "$kind $n $mode: criu dump timed out after $TIMEOUT s"
-			echo "$line fail=timeout step=dump" >>"$RESULTS"
-		else
-			note "$kind $n $mode: criu dump failed:"; grep -E 'Error|rror \(' "$img/dump.log" | tail -n 5 >&2 || true
-			echo "$line fail=dump" >>"$RESULTS"
-		fi
-		kill_ours "$PID"
-		return 1
-	fi
-	t1=$(now_ns)
-	dump_ms=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e6 }')
+	timed_step dump dump.log "$dir/dump.rss" dump -t "$PID" -D "$img" -v$verb -o dump.log --lib "$lib" || return 1
+	dump_ms=$STEP_MS
 	line="$line dump_ms=$dump_ms dump_rss_kb=$(rss_of "$dir/dump.rss")"
 	wait_gone "$PID"
 	# The dumped tree is gone when its root is (criu dump kills it whole),
@@ -271,22 +282,8 @@ run_once() {
 		sleep 0.01
 	done
 
-	t0=$(now_ns)
-	rc=0
-	run_criu "$dir/restore.rss" restore -D "$img" -d -v$verb -o restore.log --lib "$lib" >>"$dir/criu.err" 2>&1 || rc=$?
-	if ((rc)); then
-		if ((rc == 124 || rc == 137)); then
-			note "$kind $n $mode: criu restore timed out after $TIMEOUT s"
-			echo "$line fail=timeout step=restore" >>"$RESULTS"
-		else
-			note "$kind $n $mode: criu restore failed:"; grep -E 'Error|rror \(' "$img/restore.log" | tail -n 5 >&2 || true
-			echo "$line fail=restore" >>"$RESULTS"
-		fi
-		kill_ours "$PID"
-		return 1
-	fi
-	t1=$(now_ns)
-	restore_ms=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e6 }')
+	timed_step restore restore.log "$dir/restore.rss" restore -D "$img" -d -v$verb -o restore.log --lib "$lib" || return 1
+	restore_ms=$STEP_MS
 	line="$line restore_ms=$restore_ms restore_rss_kb=$(rss_of "$dir/restore.rss")"
 	kill -0 "$PID" 2>/dev/null || note "$kind $n $mode: restored pid $PID is not running"
 	# How many processes run again (procs: should be P).
