@@ -121,6 +121,9 @@ pub fn finish(ret: i32) {
         Ok(d) => d,
         Err(e) => return failed(&e),
     };
+    // The takeover keeps a pidfd per task and copies of files: grow the fd
+    // table while criu is still single-threaded (see reserve_fd_table).
+    proc::reserve_fd_table((state.pids.len() as i32).saturating_mul(2).saturating_add(256));
     let t0 = Instant::now();
     let deadline = Deadline::start("the takeover", Config::get().deadline);
     let r = run_bounded(deadline, move |b| {

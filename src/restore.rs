@@ -273,6 +273,10 @@ pub fn resume_devices_late(pid: i32) -> HookResult {
     });
     let Some((tree, inotify, epoll, in_task)) = work else { return Ok(ENOTSUP) };
     let pids = restored_pids(pid);
+    // The late pass holds a pidfd per task above the highest registered
+    // number: grow the fd table before its thread exists (reserve_fd_table).
+    let top = epoll.values().flat_map(|e| e.tfd.iter().map(|t| t.tfd as i32)).max().unwrap_or(0);
+    proc::reserve_fd_table(top.saturating_add(pids.len() as i32).saturating_add(64));
     let deadline = Deadline::start("the restore's late pass", Config::get().deadline);
     // On a thread of its own, so that a step blocked in the kernel cannot
     // hold the stopped tasks past the deadline.

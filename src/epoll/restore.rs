@@ -108,6 +108,10 @@ pub fn register_all(
 ) -> Result<Outcome, crate::Error> {
     validate(entry)?;
     let id = entry.id;
+    if entry.tfd.iter().all(skip) {
+        // Every registration was made inside the task: nothing to place.
+        return Ok(Outcome { registrations: entry.tfd.len(), in_task: entry.tfd.len(), ..Default::default() });
+    }
     let max = entry.tfd.iter().map(|t| t.tfd as i32).max().unwrap_or(0);
     proc::with_private_fd_table(|| -> Result<Outcome, crate::Error> {
         proc::allow_fd_number(max.saturating_add(16));

@@ -101,6 +101,10 @@ fn dumped_handle(w: &InotifyWdEntry) -> Option<FileHandle> {
     FileHandle::from_words(w.f_handle.r#type as i32, w.f_handle.bytes as usize, &w.f_handle.handle)
 }
 
+/// From this many watches the identity check runs on a second thread, beside
+/// the adding.
+const CHECK_ON_OWN_THREAD_FROM: usize = 512;
+
 /// Add every watch of `entry` (which passed [`validate`]) to the instance
 /// `ifd` (our copy of the restored task's fd). `task` is the real pid of the task whose root
 /// resolves the paths; `holder` maps a dumped (virtual) pid to its real pid.
@@ -155,23 +159,34 @@ pub fn add_watches(
         // object (the identity check costs about as much as the add).
         // Neither changes anything the other sees: each thread has its
         // own root and cwd, and a failure of either fails the restore.
-        let (added, checked) = std::thread::scope(|sc| {
-            let checker = sc.spawn(|| -> (Vec<(usize, Verdict)>, Result<(), (usize, InotifyError)>) {
-                if let Err(e) = proc::private_cwd() {
-                    limit.store(0, Ordering::Relaxed);
-                    return (vec![], Err((0, e.into())));
-                }
-                jobs.check_all(id, follow_paths)
-            });
+        let (added, checked) = if order.len() < CHECK_ON_OWN_THREAD_FROM {
+            // Small instances (a tree of many processes has many): one
+            // thread, add then check; a thread of its own would cost more
+            // than it saves.
             let added = jobs.add_all(ifd, id, holder, &proc_dir);
             if let Err((i, _)) = &added {
-                // The checker still judges the watches up to this one: a
-                // replaced or moved object explains more than the failure.
                 limit.fetch_min(i + 1, Ordering::Relaxed);
             }
-            let checked = checker.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-            (added, checked)
-        });
+            (added, jobs.check_all(id, follow_paths))
+        } else {
+            std::thread::scope(|sc| {
+                let checker = sc.spawn(|| -> (Vec<(usize, Verdict)>, Result<(), (usize, InotifyError)>) {
+                    if let Err(e) = proc::private_cwd() {
+                        limit.store(0, Ordering::Relaxed);
+                        return (vec![], Err((0, e.into())));
+                    }
+                    jobs.check_all(id, follow_paths)
+                });
+                let added = jobs.add_all(ifd, id, holder, &proc_dir);
+                if let Err((i, _)) = &added {
+                    // The checker still judges the watches up to this one: a
+                    // replaced or moved object explains more than the failure.
+                    limit.fetch_min(i + 1, Ordering::Relaxed);
+                }
+                let checked = checker.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+                (added, checked)
+            })
+        };
         let (verdicts, checked) = checked;
         let mut out = Outcome { watches: order.len(), ..Default::default() };
         for (i, v) in verdicts {

@@ -117,6 +117,23 @@ pub fn with_private_fd_table<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T,
     })
 }
 
+/// Grow this process's fd table now so that it holds numbers below `n`
+/// (best effort). Call it before starting threads: growing a table that
+/// other threads share waits for an RCU grace period (synchronize_rcu,
+/// 10-20 ms here) at every doubling, while the tasks are frozen or stopped.
+pub fn reserve_fd_table(n: RawFd) {
+    if n <= 64 {
+        return;
+    }
+    allow_fd_number(n - 1);
+    let cur = rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(u64::MAX);
+    let n = (n as u64).min(cur) as RawFd;
+    if let Ok(probe) = rustix::fs::open("/", rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty()) {
+        // The copy at n - 1 grows the table; closing it keeps the size.
+        let _ = rustix::io::fcntl_dupfd_cloexec(&probe, n - 1);
+    }
+}
+
 /// Raise the calling thread's fd limit to allow number `fd` (best effort).
 pub fn allow_fd_number(fd: RawFd) {
     let need = fd as u64 + 1;
