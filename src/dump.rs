@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use crate::config::{Config, QueuedPolicy};
 use crate::criu::image;
-use crate::criu::takeover::{self, TakeoverError};
+use crate::criu::takeover::{self, FdinfoChange, Patch, TakeoverError};
 use crate::criu::tree::{Tree, TreeError};
 use crate::inotify::{capture::CapturedInotify, capture::Capturer, InotifyError};
 use crate::plugin::{HookResult, ENOTSUP};
@@ -232,10 +232,11 @@ fn takeover(dir: BorrowedFd<'_>, state: &State, b: &Bounded) -> Result<usize, Er
     let mut files = encode(dir, &mut captured)?;
     fault("rewrite")?;
     b.doing("rewriting CRIU's images");
-    files.extend(rewrite(dir, &tree, &captured)?);
+    let (rewritten, patches) = rewrite(&tree, &captured)?;
+    files.extend(rewritten);
     log::debug!("takeover: images encoded in {:.1} ms", ms(t0));
     b.enter_final("commit the takeover")?;
-    takeover::commit(dir, &files, Config::get().fault.as_deref())?;
+    takeover::commit(dir, &files, &patches, Config::get().fault.as_deref())?;
     log::debug!("takeover: committed in {:.1} ms", ms(t0));
     report(&captured);
     let n = captured.len();
@@ -419,22 +420,24 @@ fn encode(dir: BorrowedFd<'_>, c: &mut Captured) -> Result<Files, Error> {
 }
 
 /// CRIU's entries of the captured files, switched to EXT: every fd table
-/// that names one, and files.img.
-fn rewrite(dir: BorrowedFd<'_>, tree: &Tree, c: &Captured) -> Result<Files, Error> {
+/// that names one (its type bytes patched in place, as a rule) and
+/// files.img (rewritten), from the bytes read at load.
+fn rewrite(tree: &Tree, c: &Captured) -> Result<(Files, Vec<(String, Vec<Patch>)>), Error> {
     let owners = c.switched();
     let ids: BTreeSet<u32> = owners.keys().copied().collect();
-    let mut files = Files::new();
-    for fid in tree.tables.keys() {
+    let (mut files, mut patches) = (Files::new(), Vec::new());
+    for (fid, bytes) in &tree.fdinfo_img {
         let name = format!("fdinfo-{fid}.img");
-        let bytes = image::read_file(dir, &name)?.ok_or_else(|| TreeError::Missing(name.clone()))?;
-        if let Some(b) = takeover::rewrite_fdinfo(&name, &bytes, &ids)? {
-            files.push((name, b));
+        match takeover::switch_fdinfo(&name, bytes, &ids)? {
+            Some(FdinfoChange::Patch(p)) => patches.push((name, p)),
+            Some(FdinfoChange::Rewrite(b)) => files.push((name, b)),
+            None => {}
         }
     }
     if !owners.is_empty() {
         files.push(("files.img".into(), takeover::rewrite_files("files.img", &tree.files_img, &owners)?));
     }
-    Ok(files)
+    Ok((files, patches))
 }
 
 /// One line per file taken over, and what is dropped.

@@ -105,6 +105,41 @@ pub fn rewrite_fdinfo(file: &str, bytes: &[u8], ids: &BTreeSet<u32>) -> Result<O
     Ok(changed.then(|| image::encode(image::FDINFO, out_entries.iter().map(Vec::as_slice))))
 }
 
+/// One byte of an image file to change in place: (offset, before, after).
+pub type Patch = (u64, u8, u8);
+
+/// What switching one fdinfo image to EXT takes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FdinfoChange {
+    /// The type byte of each entry, in place: the common case (every type
+    /// CRIU writes, and EXT, is a one-byte varint), with no file created.
+    Patch(Vec<Patch>),
+    /// A new content (an entry whose type field is not one plain byte).
+    Rewrite(Vec<u8>),
+}
+
+/// How to switch every entry of the fdinfo image `bytes` that names one of
+/// `ids` to type EXT. `None` if no entry does.
+pub fn switch_fdinfo(file: &str, bytes: &[u8], ids: &BTreeSet<u32>) -> Result<Option<FdinfoChange>, TakeoverError> {
+    let entries = image::parse(file, image::FDINFO, bytes)?.entries;
+    let mut patches = Vec::new();
+    for (index, e) in entries.iter().enumerate() {
+        let fs = fields(e).map_err(|w| wire(file, index, w))?;
+        if !last_u32(&fs, 1).is_some_and(|id| ids.contains(&id)) {
+            continue;
+        }
+        let types: Vec<&Field> = fs.iter().filter(|f| f.0 == 3).collect();
+        let at = e.as_ptr() as usize - bytes.as_ptr() as usize;
+        match types.as_slice() {
+            [(_, r, Some(v))] if r.len() == 2 && e[r.start] == 3 << 3 && *v < 0x80 => {
+                patches.push(((at + r.start + 1) as u64, *v as u8, FdTypes::Ext as u8));
+            }
+            _ => return Ok(rewrite_fdinfo(file, bytes, ids)?.map(FdinfoChange::Rewrite)),
+        }
+    }
+    Ok((!patches.is_empty()).then_some(FdinfoChange::Patch(patches)))
+}
+
 /// files.img with the entries of `ids` replaced by EXT entries carrying the
 /// given owners; all other entries byte for byte.
 pub fn rewrite_files(file: &str, bytes: &[u8], ids: &BTreeMap<u32, FownEntry>) -> Result<Vec<u8>, TakeoverError> {
@@ -155,11 +190,57 @@ fn valid_name(n: &str) -> bool {
     !n.is_empty() && !n.contains('/') && n != "." && n != ".." && !n.contains('\0')
 }
 
-/// Put `files` (name, new content) in place, all or nothing. `fault` names
+/// Write `(offset, byte)` pairs into image `name` in place.
+fn poke(dir: BorrowedFd<'_>, name: &str, bytes: impl IntoIterator<Item = (u64, u8)>) -> Result<(), TakeoverError> {
+    let io = |op, e: rustix::io::Errno| TakeoverError::from(ImageError::Io { file: name.to_owned(), op, source: e.into() });
+    let fd = rustix::fs::openat(dir, name, rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC | rustix::fs::OFlags::NOFOLLOW, rustix::fs::Mode::empty())
+        .map_err(|e| io("open", e))?;
+    for (off, b) in bytes {
+        match rustix::io::pwrite(&fd, &[b], off) {
+            Ok(1) => {}
+            Ok(_) => return Err(io("write", rustix::io::Errno::IO)),
+            Err(e) => return Err(io("write", e)),
+        }
+    }
+    Ok(())
+}
+
+/// The byte at `off` of image `name`, if the file is that long.
+fn peek(dir: BorrowedFd<'_>, name: &str, off: u64) -> Result<Option<u8>, TakeoverError> {
+    let io = |op, e: rustix::io::Errno| TakeoverError::from(ImageError::Io { file: name.to_owned(), op, source: e.into() });
+    let fd = rustix::fs::openat(dir, name, rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
+        .map_err(|e| io("open", e))?;
+    let mut b = [0u8; 1];
+    match rustix::io::pread(&fd, &mut b, off) {
+        Ok(1) => Ok(Some(b[0])),
+        Ok(_) => Ok(None),
+        Err(e) => Err(io("read", e)),
+    }
+}
+
+/// The journal: the files to rename into place, then the bytes to patch
+/// (`patch NAME OFFSET BEFORE AFTER`).
+fn journal(files: &[(String, Vec<u8>)], patches: &[(String, Vec<Patch>)]) -> String {
+    let mut out: String = files.iter().map(|(n, _)| format!("{n}\n")).collect();
+    for (n, ps) in patches {
+        for (off, before, after) in ps {
+            out.push_str(&format!("patch {n} {off} {before} {after}\n"));
+        }
+    }
+    out
+}
+
+/// Put `files` (name, new content) in place and apply `patches` (bytes of
+/// existing images changed in place), all or nothing. `fault` names
 /// a test-only step at which to fail (`write-new`, `before-journal`,
 /// `mid-rename`), or `stall-after-journal`: sleep 30 s once the journal is
 /// written and the first file renamed, for a test to kill criu there.
-pub fn commit(dir: BorrowedFd<'_>, files: &[(String, Vec<u8>)], fault: Option<&str>) -> Result<(), TakeoverError> {
+pub fn commit(
+    dir: BorrowedFd<'_>,
+    files: &[(String, Vec<u8>)],
+    patches: &[(String, Vec<Patch>)],
+    fault: Option<&str>,
+) -> Result<(), TakeoverError> {
     let inject = |step: &'static str| if fault == Some(step) { Err(TakeoverError::Fault(step)) } else { Ok(()) };
     let cleanup_new = || {
         for (n, _) in files {
@@ -195,8 +276,7 @@ pub fn commit(dir: BorrowedFd<'_>, files: &[(String, Vec<u8>)], fault: Option<&s
                 }
             }
         }
-        let list: String = files.iter().map(|(n, _)| format!("{n}\n")).collect();
-        image::write_file(dir, JOURNAL, list.as_bytes(), image::IMAGE_MODE)?;
+        image::write_file(dir, JOURNAL, journal(files, patches).as_bytes(), image::IMAGE_MODE)?;
         Ok(())
     };
     if let Err(e) = keep(&mut kept) {
@@ -229,7 +309,25 @@ pub fn commit(dir: BorrowedFd<'_>, files: &[(String, Vec<u8>)], fault: Option<&s
             }
         }
     }
+    // 4. The bytes patched in place, after every rename (a restore of a
+    //    half-done commit finishes both from the journal).
+    let mut patched: Vec<&(String, Vec<Patch>)> = Vec::new();
+    if result.is_ok() {
+        for p in patches {
+            match poke(dir, &p.0, p.1.iter().map(|(off, _, after)| (*off, *after))) {
+                Ok(()) => patched.push(p),
+                Err(e) => {
+                    patched.push(p); // maybe partly: undo it too
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+    }
     if result.is_err() {
+        for (name, ps) in patched {
+            let _ = poke(dir, name, ps.iter().map(|(off, before, _)| (*off, *before)));
+        }
         for name in &done {
             if kept.iter().any(|k| k == name) {
                 let _ = image::rename(dir, &format!("{name}{ORIG}"), name);
@@ -252,7 +350,30 @@ pub fn recover(dir: BorrowedFd<'_>) -> Result<Vec<String>, TakeoverError> {
     let Some(list) = image::read_file(dir, JOURNAL)? else { return Ok(vec![]) };
     let list = String::from_utf8_lossy(&list).into_owned();
     let mut done = Vec::new();
-    for name in list.lines().filter(|l| !l.is_empty()) {
+    for line in list.lines().filter(|l| !l.is_empty()) {
+        if let Some(p) = line.strip_prefix("patch ") {
+            let bad = || TakeoverError::BadJournal(line.to_owned());
+            let f: Vec<&str> = p.split(' ').collect();
+            let [name, off, before, after] = f.as_slice() else { return Err(bad()) };
+            let (off, before, after): (u64, u8, u8) =
+                (off.parse().map_err(|_| bad())?, before.parse().map_err(|_| bad())?, after.parse().map_err(|_| bad())?);
+            if !valid_name(name) {
+                return Err(bad());
+            }
+            let now = peek(dir, name, off)?;
+            match now {
+                Some(b) if b == after => {}
+                Some(b) if b == before => {
+                    poke(dir, name, [(off, after)])?;
+                    if done.last() != Some(&name.to_string()) {
+                        done.push(name.to_string());
+                    }
+                }
+                _ => return Err(bad()),
+            }
+            continue;
+        }
+        let name = line;
         if !valid_name(name) {
             return Err(TakeoverError::BadJournal(name.to_owned()));
         }
@@ -392,10 +513,10 @@ mod tests {
             std::fs::write(p.join("b.img"), b"B").unwrap();
             let before = snapshot(&p);
             let files = vec![("a.img".to_owned(), b"A2".to_vec()), ("b.img".to_owned(), b"B2".to_vec()), ("c.img".to_owned(), b"C".to_vec())];
-            let e = commit(d.as_fd(), &files, Some(fault)).unwrap_err();
+            let e = commit(d.as_fd(), &files, &[], Some(fault)).unwrap_err();
             assert!(matches!(e, TakeoverError::Fault(_)), "{fault}: {e}");
             assert_eq!(snapshot(&p), before, "{fault}");
-            commit(d.as_fd(), &files, None).unwrap();
+            commit(d.as_fd(), &files, &[], None).unwrap();
             let after = snapshot(&p);
             assert_eq!(after.len(), 3);
             assert_eq!(after["a.img"], b"A2");
@@ -417,6 +538,59 @@ mod tests {
         assert_eq!(s.len(), 2);
         assert_eq!(s["b.img"], b"B2");
         std::fs::write(p.join(JOURNAL), b"../etc/passwd\n").unwrap();
+        assert!(matches!(recover(d.as_fd()), Err(TakeoverError::BadJournal(_))));
+        std::fs::remove_dir_all(&p).unwrap();
+    }
+
+    #[test]
+    fn fdinfo_type_bytes_are_patched_in_place_when_they_can_be() {
+        let bytes = fdinfo(&[(5, 8, 3), (6, 1, 4), (7, 7, 5)]);
+        let Some(FdinfoChange::Patch(p)) = switch_fdinfo("f", &bytes, &BTreeSet::from([5, 7])).unwrap() else { panic!("no patch") };
+        let mut patched = bytes.clone();
+        for (off, before, after) in &p {
+            assert_eq!(patched[*off as usize], *before);
+            patched[*off as usize] = *after;
+        }
+        // The same result as rewriting the file.
+        assert_eq!(Some(patched), rewrite_fdinfo("f", &bytes, &BTreeSet::from([5, 7])).unwrap());
+        assert_eq!(switch_fdinfo("f", &bytes, &BTreeSet::from([99])).unwrap(), None);
+        // A type given as a two-byte varint cannot be patched: rewritten.
+        let parsed = image::parse("f", image::FDINFO, &bytes).unwrap().entries;
+        let mut e0 = parsed[0].to_vec();
+        e0.extend_from_slice(&[0x18, 0x88, 0x00]);
+        let odd = image::encode(image::FDINFO, [e0.as_slice()]);
+        assert!(matches!(switch_fdinfo("f", &odd, &BTreeSet::from([5])).unwrap(), Some(FdinfoChange::Rewrite(_))));
+    }
+
+    #[test]
+    fn commit_patches_after_renames_and_undoes_them_on_failure() {
+        let (p, d) = tmpdir("patch");
+        std::fs::write(p.join("a.img"), b"A").unwrap();
+        std::fs::write(p.join("f.img"), b"xx\x08yy\x07").unwrap();
+        let files = vec![("a.img".to_string(), b"A2".to_vec()), ("b.img".to_string(), b"B".to_vec())];
+        let patches = vec![("f.img".to_string(), vec![(2u64, 8u8, 16u8), (5, 7, 16)])];
+        // A failure before the patches leaves everything as it was.
+        assert!(commit(d.as_fd(), &files, &patches, Some("mid-rename")).is_err());
+        let s = snapshot(&p);
+        assert_eq!((s.len(), &s["a.img"][..], &s["f.img"][..]), (2, &b"A"[..], &b"xx\x08yy\x07"[..]));
+        commit(d.as_fd(), &files, &patches, None).unwrap();
+        let s = snapshot(&p);
+        assert_eq!(s["f.img"], b"xx\x10yy\x10");
+        assert_eq!((s.len(), &s["a.img"][..]), (3, &b"A2"[..]));
+        std::fs::remove_dir_all(&p).unwrap();
+    }
+
+    #[test]
+    fn recover_applies_journaled_patches_once() {
+        let (p, d) = tmpdir("recover-patch");
+        std::fs::write(p.join("f.img"), b"xx\x08yy\x10").unwrap();
+        std::fs::write(p.join(JOURNAL), b"patch f.img 2 8 16\npatch f.img 5 7 16\n").unwrap();
+        assert_eq!(recover(d.as_fd()).unwrap(), vec!["f.img"]);
+        assert_eq!(std::fs::read(p.join("f.img")).unwrap(), b"xx\x10yy\x10");
+        // A byte that is neither before nor after: the journal is not ours.
+        std::fs::write(p.join(JOURNAL), b"patch f.img 0 8 16\n").unwrap();
+        assert!(matches!(recover(d.as_fd()), Err(TakeoverError::BadJournal(_))));
+        std::fs::write(p.join(JOURNAL), b"patch ../x 0 8 16\n").unwrap();
         assert!(matches!(recover(d.as_fd()), Err(TakeoverError::BadJournal(_))));
         std::fs::remove_dir_all(&p).unwrap();
     }

@@ -63,6 +63,8 @@ pub struct Tree {
     pub files: HashMap<u32, File>,
     /// files.img as read (the takeover rewrites it from these bytes).
     pub files_img: Vec<u8>,
+    /// Each fdinfo-N.img as read, by N.
+    pub fdinfo_img: BTreeMap<u32, Vec<u8>>,
     /// Indexes built once by [`Tree::index`]: the first holder of each file
     /// (pstree order), and each (table, fd number)'s file.
     first_holder: HashMap<u32, (u32, u32)>,
@@ -96,11 +98,13 @@ impl Tree {
                 continue;
             }
             let name = format!("fdinfo-{fid}.img");
-            let fds: Vec<FdinfoEntry> = load(dir, &name, image::FDINFO)?.ok_or(TreeError::Missing(name))?;
+            let bytes = image::read_file(dir, &name)?.ok_or_else(|| TreeError::Missing(name.clone()))?;
+            let fds: Vec<FdinfoEntry> = image::decode_all(&name, image::FDINFO, &bytes)?;
             tree.tables.insert(
                 fid,
                 fds.into_iter().map(|f| Fd { fd: f.fd, id: f.id, ftype: f.r#type, flags: f.flags }).collect(),
             );
+            tree.fdinfo_img.insert(fid, bytes);
         }
         // files.img holds CRIU's own inotify entries (12 MB for 100k
         // watches) until a takeover replaced them.

@@ -269,6 +269,20 @@ fn rewrite_fdinfo(body: &[u8], mask: u8) {
             "unchanged although an entry is named"
         );
     }
+    // Patching in place gives what a rewrite would, byte for byte, or a
+    // rewrite itself.
+    match takeover::switch_fdinfo("fdinfo-1.img", body, &ids).expect("rewrite accepted it") {
+        None => assert!(out.is_none(), "a rewrite changes what no patch does"),
+        Some(takeover::FdinfoChange::Rewrite(b)) => assert_eq!(Some(b), out, "switch_fdinfo's rewrite differs"),
+        Some(takeover::FdinfoChange::Patch(p)) => {
+            let mut patched = body.to_vec();
+            for (off, before, after) in p {
+                assert_eq!(patched[off as usize], before, "patch at {off}: byte before differs");
+                patched[off as usize] = after;
+            }
+            assert_eq!(Some(patched), out, "patched in place differs from the rewrite");
+        }
+    }
 }
 
 fn rewrite_files(body: &[u8], mask: u8) {
