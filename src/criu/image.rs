@@ -8,7 +8,7 @@
 //! Files are read whole and entries are borrowed slices of that buffer, so a
 //! corrupt size can never make us allocate more than the file holds.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd};
 
 use rustix::fs::{Mode, OFlags};
@@ -192,9 +192,21 @@ pub fn read_file(dir: BorrowedFd<'_>, name: &str) -> Result<Option<Vec<u8>>, Ima
         Err(rustix::io::Errno::NOENT) => return Ok(None),
         Err(e) => return Err(io(name, "open")(e.into())),
     };
-    let mut f = std::fs::File::from(fd);
-    let mut bytes = Vec::new();
-    f.read_to_end(&mut bytes).map_err(io(name, "read"))?;
+    // Sized once from fstat (read_to_end would ask again with statx and
+    // lseek), read straight into the spare capacity.
+    let size = rustix::fs::fstat(&fd).map(|st| st.st_size.max(0) as usize).unwrap_or(0);
+    let mut bytes = Vec::with_capacity(size + 1);
+    loop {
+        if bytes.len() == bytes.capacity() {
+            bytes.reserve(4096);
+        }
+        match rustix::io::read(&fd, rustix::buffer::spare_capacity(&mut bytes)) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(io(name, "read")(e.into())),
+        }
+    }
     Ok(Some(bytes))
 }
 
