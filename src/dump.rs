@@ -188,12 +188,12 @@ impl std::fmt::Display for At {
 
 /// What the capture step found: every inotify and epoll file of the tree.
 #[derive(Default)]
-struct Captured {
-    inotify: Vec<(CapturedInotify, At)>,
+struct Captured<'a> {
+    inotify: Vec<(CapturedInotify<'a>, At)>,
     eventpoll: Vec<(EventpollFileEntry, At)>,
 }
 
-impl Captured {
+impl Captured<'_> {
     fn len(&self) -> usize {
         self.inotify.len() + self.eventpoll.len()
     }
@@ -207,7 +207,7 @@ impl Captured {
 }
 
 /// New contents of the image files that change, in commit order.
-type Files = Vec<(String, Vec<u8>)>;
+type Files<'a> = Vec<(String, image::Pieces<'a>)>;
 
 /// Capture, write our images, switch CRIU's entries: all or nothing.
 fn takeover(dir: BorrowedFd<'_>, state: &State, b: &Bounded) -> Result<usize, Error> {
@@ -225,11 +225,11 @@ fn takeover(dir: BorrowedFd<'_>, state: &State, b: &Bounded) -> Result<usize, Er
         // Test-only: a capture step that blocks past any deadline.
         std::thread::sleep(Config::get().deadline * 3);
     }
-    let mut captured = capture(&tree, state, b)?;
+    let captured = capture(&tree, state, b)?;
     log::debug!("takeover: captured in {:.1} ms", ms(t0));
     fault("write")?;
     b.doing("encoding the plugin's images");
-    let mut files = encode(dir, &mut captured)?;
+    let mut files = encode(dir, &captured)?;
     fault("rewrite")?;
     b.doing("rewriting CRIU's images");
     let (rewritten, patches) = rewrite(&tree, &captured)?;
@@ -240,12 +240,14 @@ fn takeover(dir: BorrowedFd<'_>, state: &State, b: &Bounded) -> Result<usize, Er
     log::debug!("takeover: committed in {:.1} ms", ms(t0));
     report(&captured);
     let n = captured.len();
-    crate::keep_until_exit(Box::new((tree, captured, files)));
+    drop(files);
+    drop(captured);
+    crate::keep_until_exit(Box::new(tree));
     Ok(n)
 }
 
 /// Read every inotify and epoll file of the frozen tree.
-fn capture(tree: &Tree, state: &State, b: &Bounded) -> Result<Captured, Error> {
+fn capture<'a>(tree: &'a Tree, state: &State, b: &Bounded) -> Result<Captured<'a>, Error> {
     let pids = PidMap::new(state.pids.iter().copied());
     let mut pidfds: HashMap<i32, OwnedFd> = HashMap::new();
     let mut getfd = |real: i32, fd: u32| -> Result<OwnedFd, SysError> {
@@ -271,8 +273,9 @@ fn capture(tree: &Tree, state: &State, b: &Bounded) -> Result<Captured, Error> {
         let fown = criu.map(|e| e.fown).unwrap_or_default();
         // CRIU's watches, still encoded (a small entry was decoded whole).
         let decoded: Vec<Vec<u8>> = criu.map(|e| e.wd.iter().map(prost::Message::encode_to_vec).collect()).unwrap_or_default();
-        let items: Vec<&[u8]> = f.wd_items.iter().map(|r| &tree.files_img[r.clone()]).chain(decoded.iter().map(Vec::as_slice)).collect();
-        let criu = criu.map(|e| (e, items.as_slice()));
+        let items: Vec<&[u8]> = f.watches.items.iter().map(|r| &tree.files_img[r.clone()]).chain(decoded.iter().map(Vec::as_slice)).collect();
+        let span = f.watches.span.clone().map(|r| &tree.files_img[r]);
+        let criu = criu.map(|e| (e, items.as_slice(), span));
         let e = capturer.capture(real, fd as i32, file.as_fd(), id, fown, &holder_lookup, &all_tasks, criu, &b.deadline)?;
         out.inotify.push((e, At::Task { vpid, fd }));
     }
@@ -401,28 +404,29 @@ impl<'a> UnlinkedHolders<'a> {
 
 /// Our two images (after entries an earlier step wrote) and the inventory
 /// that names the plugin as required.
-fn encode(dir: BorrowedFd<'_>, c: &mut Captured) -> Result<Files, Error> {
+fn encode<'a>(dir: BorrowedFd<'_>, c: &'a Captured<'a>) -> Result<Files<'a>, Error> {
     let mut files = Files::new();
     let inv = image::read_file(dir, "inventory.img")?.ok_or(TreeError::Missing("inventory.img".into()))?;
     if let Some(b) = takeover::add_inventory_plugin("inventory.img", &inv, "notify_plugin")? {
-        files.push(("inventory.img".into(), b));
+        files.push(("inventory.img".into(), vec![b.into()]));
     }
     let ino_old: Vec<InotifyFileEntry> = existing(dir, INOTIFY_IMG, image::INOTIFY_FILE)?;
     let ep_old: Vec<EventpollFileEntry> = existing(dir, EVENTPOLL_IMG, image::EVENTPOLL_FILE)?;
-    // Our encoded entries move into the image (the 100k-watch one is 11 MB).
-    let mut entries: Vec<Vec<u8>> = ino_old.iter().map(prost::Message::encode_to_vec).collect();
-    entries.extend(c.inotify.iter_mut().map(|e| std::mem::take(&mut e.0.message)));
-    let ino = image::encode_owned(image::INOTIFY_FILE, entries);
+    // Our entries go out in pieces: a watch run taken from CRIU's
+    // files.img is written from there (the 100k-watch one is 11 MB).
+    let old = ino_old.iter().map(|e| vec![prost::Message::encode_to_vec(e).into()]);
+    let ours = c.inotify.iter().map(|(e, _)| vec![e.head.as_slice().into(), e.body.bytes().into()]);
+    let ino = image::encode_pieces(image::INOTIFY_FILE, old.chain(ours).collect::<Vec<_>>());
     let ep = image::encode_messages(image::EVENTPOLL_FILE, ep_old.iter().chain(c.eventpoll.iter().map(|e| &e.0)));
     files.push((INOTIFY_IMG.into(), ino));
-    files.push((EVENTPOLL_IMG.into(), ep));
+    files.push((EVENTPOLL_IMG.into(), vec![ep.into()]));
     Ok(files)
 }
 
 /// CRIU's entries of the captured files, switched to EXT: every fd table
 /// that names one (its type bytes patched in place, as a rule) and
 /// files.img (rewritten), from the bytes read at load.
-fn rewrite(tree: &Tree, c: &Captured) -> Result<(Files, Vec<(String, Vec<Patch>)>), Error> {
+fn rewrite(tree: &Tree, c: &Captured<'_>) -> Result<(Files<'static>, Vec<(String, Vec<Patch>)>), Error> {
     let owners = c.switched();
     let ids: BTreeSet<u32> = owners.keys().copied().collect();
     let (mut files, mut patches) = (Files::new(), Vec::new());
@@ -430,18 +434,18 @@ fn rewrite(tree: &Tree, c: &Captured) -> Result<(Files, Vec<(String, Vec<Patch>)
         let name = format!("fdinfo-{fid}.img");
         match takeover::switch_fdinfo(&name, bytes, &ids)? {
             Some(FdinfoChange::Patch(p)) => patches.push((name, p)),
-            Some(FdinfoChange::Rewrite(b)) => files.push((name, b)),
+            Some(FdinfoChange::Rewrite(b)) => files.push((name, vec![b.into()])),
             None => {}
         }
     }
     if !owners.is_empty() {
-        files.push(("files.img".into(), takeover::rewrite_files("files.img", &tree.files_img, &owners)?));
+        files.push(("files.img".into(), vec![takeover::rewrite_files("files.img", &tree.files_img, &owners)?.into()]));
     }
     Ok((files, patches))
 }
 
 /// One line per file taken over, and what is dropped.
-fn report(c: &Captured) {
+fn report(c: &Captured<'_>) {
     for (e, at) in &c.inotify {
         log::info!("owns inotify id {} ({at}): {} watches, flags {:#o}", e.id, e.watches, e.flags);
         if let Some(q) = e.queued_bytes {

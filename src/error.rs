@@ -19,6 +19,8 @@ pub enum Error {
     Epoll(#[from] crate::epoll::EpollError),
     #[error(transparent)]
     Deadline(#[from] crate::deadline::DeadlineError),
+    #[error(transparent)]
+    Format(#[from] crate::criu::format::TooNew),
     #[error("{0}")]
     Refused(String),
     #[error("image {file}: {what}")]

@@ -122,7 +122,9 @@ fn load(dir: std::os::fd::BorrowedFd<'_>, required: bool) -> Result<State, Error
     let t2 = std::time::Instant::now();
     let mut s = State { tree, ..Default::default() };
     let is_ext = |id: u32| s.tree.files.get(&id).is_some_and(|f| f.ftype == FdTypes::Ext as i32);
-    for e in inotify {
+    for mut e in inotify {
+        crate::criu::format::check(INOTIFY_IMG, e.id, e.format)?;
+        ino::apply_fs_table(&mut e);
         if !is_ext(e.id) {
             return Err(bad(INOTIFY_IMG, format!("file id {} is not an EXT file in files.img", e.id)));
         }
@@ -133,6 +135,7 @@ fn load(dir: std::os::fd::BorrowedFd<'_>, required: bool) -> Result<State, Error
         s.inotify.insert(e.id, e);
     }
     for e in epoll {
+        crate::criu::format::check(EVENTPOLL_IMG, e.id, e.format)?;
         if !is_ext(e.id) {
             return Err(bad(EVENTPOLL_IMG, format!("file id {} is not an EXT file in files.img", e.id)));
         }

@@ -157,24 +157,6 @@ pub fn encode<'e>(kind: Kind, entries: impl IntoIterator<Item = &'e [u8]>) -> Ve
     out
 }
 
-/// Frame owned entries into a whole image file, reusing the first entry's
-/// buffer (its bytes move up by the framing; no second copy of a big
-/// entry is ever held).
-pub fn encode_owned(kind: Kind, entries: Vec<Vec<u8>>) -> Vec<u8> {
-    let mut it = entries.into_iter();
-    let Some(mut out) = it.next() else { return encode(kind, std::iter::empty()) };
-    let mut head = encode(kind, std::iter::empty());
-    let len = u32::try_from(out.len()).expect("an image entry over 4 GiB");
-    head.extend_from_slice(&len.to_ne_bytes());
-    out.splice(0..0, head);
-    for e in it {
-        let len = u32::try_from(e.len()).expect("an image entry over 4 GiB");
-        out.extend_from_slice(&len.to_ne_bytes());
-        out.extend_from_slice(&e);
-    }
-    out
-}
-
 /// Frame messages into a whole image file.
 pub fn encode_messages<'m, M: prost::Message + 'm>(kind: Kind, msgs: impl IntoIterator<Item = &'m M>) -> Vec<u8> {
     let bodies: Vec<Vec<u8>> = msgs.into_iter().map(|m| m.encode_to_vec()).collect();
@@ -231,6 +213,40 @@ pub fn write_file(dir: BorrowedFd<'_>, name: &str, bytes: &[u8], mode: u32) -> R
     Ok(())
 }
 
+/// The content of an image file to write, in pieces: bytes of ours, and
+/// runs of an image read at load that go out as they are (no copy).
+pub type Pieces<'a> = Vec<std::borrow::Cow<'a, [u8]>>;
+
+/// [`write_file`] of content given in pieces.
+pub fn write_pieces(dir: BorrowedFd<'_>, name: &str, pieces: &[std::borrow::Cow<'_, [u8]>], mode: u32) -> Result<(), ImageError> {
+    let fd = rustix::fs::openat(
+        dir,
+        name,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::from_raw_mode(mode),
+    )
+    .map_err(|e| io(name, "create")(e.into()))?;
+    rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).map_err(|e| io(name, "chmod")(e.into()))?;
+    let mut f = std::fs::File::from(fd);
+    for p in pieces {
+        f.write_all(p).map_err(io(name, "write"))?;
+    }
+    Ok(())
+}
+
+/// Frame entries, each given in pieces, into the pieces of a whole image
+/// file.
+pub fn encode_pieces<'a>(kind: Kind, entries: impl IntoIterator<Item = Pieces<'a>>) -> Pieces<'a> {
+    let mut out: Pieces<'a> = vec![encode(kind, std::iter::empty()).into()];
+    for e in entries {
+        let len: usize = e.iter().map(|p| p.len()).sum();
+        let len = u32::try_from(len).expect("an image entry over 4 GiB");
+        out.push(len.to_ne_bytes().to_vec().into());
+        out.extend(e);
+    }
+    out
+}
+
 /// The permission bits of a file of the image directory, if it exists.
 pub fn mode_of(dir: BorrowedFd<'_>, name: &str) -> Option<u32> {
     rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).ok().map(|st| st.st_mode & 0o7777)
@@ -263,15 +279,15 @@ pub fn dir_of<F: AsFd>(f: &F) -> BorrowedFd<'_> {
 }
 
 #[cfg(test)]
-mod owned_tests {
+mod pieces_tests {
     use super::*;
 
     #[test]
-    fn owned_framing_equals_copying_framing() {
-        let e = vec![vec![1u8, 2, 3], vec![], vec![9u8; 300]];
+    fn framing_in_pieces_equals_framing_whole() {
+        let e = [vec![1u8, 2, 3], vec![], vec![9u8; 300]];
         let want = encode(INOTIFY_FILE, e.iter().map(Vec::as_slice));
-        assert_eq!(encode_owned(INOTIFY_FILE, e), want);
-        assert_eq!(encode_owned(INOTIFY_FILE, vec![]), encode(INOTIFY_FILE, std::iter::empty()));
+        let pieces = encode_pieces(INOTIFY_FILE, e.iter().map(|b| vec![b[..b.len() / 2].into(), std::borrow::Cow::Borrowed(&b[b.len() / 2..])]));
+        assert_eq!(pieces.concat(), want);
     }
 }
 
@@ -282,8 +298,8 @@ mod tests {
 
     fn sample() -> Vec<InotifyFileEntry> {
         vec![
-            InotifyFileEntry { id: 7, flags: 0o4000, fown: FownEntry::default(), wd: vec![], queued_bytes: None },
-            InotifyFileEntry { id: 9, flags: 0, fown: FownEntry { pid: 3, ..Default::default() }, wd: vec![], queued_bytes: Some(32) },
+            InotifyFileEntry { id: 7, flags: 0o4000, fown: FownEntry::default(), wd: vec![], queued_bytes: None, ..Default::default() },
+            InotifyFileEntry { id: 9, flags: 0, fown: FownEntry { pid: 3, ..Default::default() }, wd: vec![], queued_bytes: Some(32), ..Default::default() },
         ]
     }
 

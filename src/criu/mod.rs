@@ -2,6 +2,7 @@
 //! tree as its images describe it, the takeover of its entries, and fast
 //! decoding of its largest messages.
 
+pub mod format;
 pub mod image;
 pub mod log;
 pub mod takeover;

@@ -220,7 +220,7 @@ fn peek(dir: BorrowedFd<'_>, name: &str, off: u64) -> Result<Option<u8>, Takeove
 
 /// The journal: the files to rename into place, then the bytes to patch
 /// (`patch NAME OFFSET BEFORE AFTER`).
-fn journal(files: &[(String, Vec<u8>)], patches: &[(String, Vec<Patch>)]) -> String {
+fn journal(files: &[(String, image::Pieces<'_>)], patches: &[(String, Vec<Patch>)]) -> String {
     let mut out: String = files.iter().map(|(n, _)| format!("{n}\n")).collect();
     for (n, ps) in patches {
         for (off, before, after) in ps {
@@ -237,7 +237,7 @@ fn journal(files: &[(String, Vec<u8>)], patches: &[(String, Vec<Patch>)]) -> Str
 /// written and the first file renamed, for a test to kill criu there.
 pub fn commit(
     dir: BorrowedFd<'_>,
-    files: &[(String, Vec<u8>)],
+    files: &[(String, image::Pieces<'_>)],
     patches: &[(String, Vec<Patch>)],
     fault: Option<&str>,
 ) -> Result<(), TakeoverError> {
@@ -250,7 +250,7 @@ pub fn commit(
     // 1. New files beside the old ones.
     for (i, (name, bytes)) in files.iter().enumerate() {
         let mode = image::mode_of(dir, name).unwrap_or(image::IMAGE_MODE);
-        let r = image::write_file(dir, &format!("{name}{NEW}"), bytes, mode)
+        let r = image::write_pieces(dir, &format!("{name}{NEW}"), bytes, mode)
             .map_err(TakeoverError::from)
             .and_then(|()| if i == 0 { inject("write-new") } else { Ok(()) });
         if let Err(e) = r {
@@ -487,6 +487,10 @@ mod tests {
         assert!(rewrite_files("f", &bytes, &BTreeMap::new()).is_err());
     }
 
+    fn whole(files: &[(&str, &[u8])]) -> Vec<(String, image::Pieces<'static>)> {
+        files.iter().map(|(n, b)| (n.to_string(), vec![b.to_vec().into()])).collect()
+    }
+
     fn tmpdir(tag: &str) -> (std::path::PathBuf, std::os::fd::OwnedFd) {
         let p = std::env::temp_dir().join(format!("criu-notify-takeover-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
@@ -512,7 +516,7 @@ mod tests {
             std::fs::write(p.join("a.img"), b"A").unwrap();
             std::fs::write(p.join("b.img"), b"B").unwrap();
             let before = snapshot(&p);
-            let files = vec![("a.img".to_owned(), b"A2".to_vec()), ("b.img".to_owned(), b"B2".to_vec()), ("c.img".to_owned(), b"C".to_vec())];
+            let files = whole(&[("a.img", b"A2"), ("b.img", b"B2"), ("c.img", b"C")]);
             let e = commit(d.as_fd(), &files, &[], Some(fault)).unwrap_err();
             assert!(matches!(e, TakeoverError::Fault(_)), "{fault}: {e}");
             assert_eq!(snapshot(&p), before, "{fault}");
@@ -567,7 +571,7 @@ mod tests {
         let (p, d) = tmpdir("patch");
         std::fs::write(p.join("a.img"), b"A").unwrap();
         std::fs::write(p.join("f.img"), b"xx\x08yy\x07").unwrap();
-        let files = vec![("a.img".to_string(), b"A2".to_vec()), ("b.img".to_string(), b"B".to_vec())];
+        let files = whole(&[("a.img", b"A2"), ("b.img", b"B")]);
         let patches = vec![("f.img".to_string(), vec![(2u64, 8u8, 16u8), (5, 7, 16)])];
         // A failure before the patches leaves everything as it was.
         assert!(commit(d.as_fd(), &files, &patches, Some("mid-rename")).is_err());

@@ -50,9 +50,10 @@ pub struct Fd {
 pub struct File {
     pub ftype: i32,
     /// The entry; a big inotify entry without its watches (`ify.wd` empty),
-    /// which stay in [`Tree::files_img`] at `wd_items`, in order.
+    /// which stay in [`Tree::files_img`] where `watches` says.
     pub entry: FileEntry,
-    pub wd_items: Vec<std::ops::Range<usize>>,
+    /// Where its watches are in [`Tree::files_img`].
+    pub watches: super::wire::LeanWatches,
 }
 
 /// The whole picture.
@@ -114,12 +115,13 @@ impl Tree {
         let entries = image::parse("files.img", image::FILES, &bytes)?.entries;
         tree.files.reserve(entries.len());
         for (index, e) in entries.iter().enumerate() {
-            let (f, items) = super::wire::decode_file_lean(e)
+            let (f, w) = super::wire::decode_file_lean(e)
                 .map_err(|source| ImageError::Decode { file: "files.img".to_owned(), index, source })?;
             let at = e.as_ptr() as usize - bytes.as_ptr() as usize;
-            let wd_items = items.into_iter().map(|r| (r.start + at)..(r.end + at)).collect();
+            let shift = |r: std::ops::Range<usize>| (r.start + at)..(r.end + at);
+            let watches = super::wire::LeanWatches { items: w.items.into_iter().map(shift).collect(), span: w.span.map(shift) };
             let id = f.id;
-            if tree.files.insert(id, File { ftype: f.r#type, entry: f, wd_items }).is_some() {
+            if tree.files.insert(id, File { ftype: f.r#type, entry: f, watches }).is_some() {
                 return Err(TreeError::DuplicateFile(id));
             }
         }

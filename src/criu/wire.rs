@@ -204,24 +204,49 @@ pub fn decode_file(msg: &[u8]) -> Result<FileEntry, DecodeError> {
 /// order. Memory stays at the size of the image instead of a decoded
 /// message per watch. Falls back to a whole decode (and no ranges) when
 /// the scan does not apply.
-pub fn decode_file_lean(msg: &[u8]) -> Result<(FileEntry, Vec<std::ops::Range<usize>>), DecodeError> {
-    let lean = || -> Option<(FileEntry, Vec<std::ops::Range<usize>>)> {
+pub fn decode_file_lean(msg: &[u8]) -> Result<(FileEntry, LeanWatches), DecodeError> {
+    let lean = || -> Option<(FileEntry, LeanWatches)> {
         let (rest, items) = split(msg, FILE_IFY)?;
         let [ify] = items.as_slice() else { return None };
         let (ify_rest, wds) = split(ify, INOTIFY_WD)?;
         let mut f = FileEntry::decode(rest.as_slice()).ok()?;
         f.ify = Some(InotifyFileEntry::decode(ify_rest.as_slice()).ok()?);
-        let base = msg.as_ptr() as usize;
-        let ranges = wds.iter().map(|w| (w.as_ptr() as usize - base)..(w.as_ptr() as usize - base + w.len())).collect();
-        Some((f, ranges))
+        let at = |b: &[u8]| b.as_ptr() as usize - msg.as_ptr() as usize;
+        let items = wds.iter().map(|w| at(w)..at(w) + w.len()).collect();
+        // The watch fields (keys included) as one run, if nothing else
+        // stands between them (protobuf-c writes fields in number order).
+        let mut span: Option<std::ops::Range<usize>> = None;
+        let (mut ended, mut broken) = (false, false);
+        for fl in fields(ify) {
+            let fl = fl.ok()?;
+            let r = (at(ify) + fl.range.start)..(at(ify) + fl.range.end);
+            match (fl.number == INOTIFY_WD, &mut span) {
+                (true, None) => span = Some(r),
+                (true, Some(s)) if !ended && s.end == r.start => s.end = r.end,
+                (true, Some(_)) => broken = true,
+                (false, Some(_)) => ended = true,
+                (false, None) => {}
+            }
+        }
+        Some((f, LeanWatches { items, span: span.filter(|_| !broken) }))
     };
     if msg.len() < 1024 {
-        return Ok((FileEntry::decode(msg)?, vec![]));
+        return Ok((FileEntry::decode(msg)?, LeanWatches::default()));
     }
     match lean() {
         Some(r) => Ok(r),
-        None => Ok((decode_file(msg)?, vec![])),
+        None => Ok((decode_file(msg)?, LeanWatches::default())),
     }
+}
+
+/// Where the watches of an entry decoded by [`decode_file_lean`] are.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LeanWatches {
+    /// Each watch's bytes (without its key and length), in order.
+    pub items: Vec<std::ops::Range<usize>>,
+    /// All the watch fields, keys and lengths included, when they form one
+    /// run: our entry can take them as they are.
+    pub span: Option<std::ops::Range<usize>>,
 }
 
 /// Of one encoded `inotify_wd_entry`: its `s_dev` and its handle's `path`,
@@ -282,8 +307,19 @@ mod tests {
         let e = big(300);
         let f = FileEntry { r#type: 8, id: 7, ify: Some(e.clone()), ..Default::default() };
         let bytes = f.encode_to_vec();
-        let (lean, ranges) = decode_file_lean(&bytes).unwrap();
+        let (lean, watches) = decode_file_lean(&bytes).unwrap();
+        let ranges = watches.items;
         assert_eq!(ranges.len(), 300);
+        // prost writes the watches as one run: the span is their bytes.
+        let span = watches.span.expect("one run");
+        let mut run = Vec::new();
+        for w in &e.wd {
+            let b = w.encode_to_vec();
+            run.push(0x2a);
+            put_varint(&mut run, b.len() as u64);
+            run.extend_from_slice(&b);
+        }
+        assert_eq!(&bytes[span], run.as_slice());
         assert!(lean.ify.as_ref().unwrap().wd.is_empty());
         for (w, r) in e.wd.iter().zip(&ranges) {
             let item = &bytes[r.clone()];

@@ -48,5 +48,5 @@ pub fn capture(
             pos: Some(t.pos),
         });
     }
-    Ok(EventpollFileEntry { id, flags: common.flags & !(libc::O_CLOEXEC as u32), fown, tfd: tfds })
+    Ok(EventpollFileEntry { id, flags: common.flags & !(libc::O_CLOEXEC as u32), fown, tfd: tfds, format: Some(crate::criu::format::CURRENT) })
 }

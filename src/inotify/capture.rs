@@ -15,7 +15,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use prost::Message;
 
 use super::InotifyError;
-use crate::proto::{FhEntry, FownEntry, InotifyFileEntry, InotifyWdEntry};
+use crate::proto::{FhEntry, FownEntry, InotifyFileEntry, InotifyWdEntry, NotifyFsEntry};
 use crate::sys::mounts::{visible_at, Mount, MountView};
 use crate::sys::{fdinfo, fhandle, notify, proc, Context, SysError};
 
@@ -147,7 +147,7 @@ impl Capturer {
     /// task's is CRIU's bytes plus our per-filesystem fields, so memory and
     /// time stay at copying the image once.
     #[allow(clippy::too_many_arguments)]
-    pub fn capture(
+    pub fn capture<'a>(
         &mut self,
         pid: i32,
         fd: i32,
@@ -156,12 +156,12 @@ impl Capturer {
         fown: FownEntry,
         holder: &HolderLookup<'_>,
         others: &[(u32, i32)],
-        criu: Option<(&InotifyFileEntry, &[&[u8]])>,
+        criu: Option<(&InotifyFileEntry, &[&[u8]], Option<&'a [u8]>)>,
         deadline: &crate::deadline::Deadline,
-    ) -> Result<CapturedInotify, InotifyError> {
+    ) -> Result<CapturedInotify<'a>, InotifyError> {
         let bad = |line: usize, what: String| InotifyError::Fdinfo { pid, fd, source: fdinfo::FdinfoError { line, what } };
         let (flags, jobs) = match criu {
-            Some((head, items)) => {
+            Some((head, items, _)) => {
                 let jobs = items
                     .iter()
                     .enumerate()
@@ -226,25 +226,42 @@ impl Capturer {
         }
         let done = self.capture_slow(id, &slow, &fss, &roots, holder, deadline)?;
 
-        // The encoded entry: our fields, then every watch in order.
-        let head = InotifyFileEntry { id, flags: flags & !(libc::O_CLOEXEC as u32), fown, wd: vec![], queued_bytes: (queued > 0).then_some(queued) };
-        let suffixes: HashMap<u32, Vec<u8>> = fss.iter().map(|(sdev, f)| (*sdev, f.suffix())).collect();
-        let mut message = head.encode_to_vec();
-        let raw_len: usize = jobs.iter().map(|j| if let Job::Raw { item, .. } = j { item.len() + 16 } else { 0 }).sum();
-        // Room for the image framing in front (see image::encode_owned).
-        message.reserve(raw_len + 16);
-        let mut slow_done = done.iter().peekable();
-        for (i, j) in jobs.iter().enumerate() {
-            match (j, slow_done.peek()) {
-                (_, Some((k, e))) if *k == i => {
-                    put_field(&mut message, &e.encode_to_vec(), &[]);
-                    slow_done.next();
+        // Our entry: our fields (the filesystems once each), then the
+        // watches: CRIU's run of them as it is when every one is CRIU's,
+        // else each one, CRIU's bytes or ours.
+        let mut fs: Vec<NotifyFsEntry> = fss
+            .iter()
+            .map(|(sdev, f)| NotifyFsEntry { s_dev: *sdev, fsid: Some(f.fsid), fs_type: Some(f.fs_type), path_pid: f.path_pid })
+            .collect();
+        fs.sort_by_key(|f| f.s_dev);
+        let head = InotifyFileEntry {
+            id,
+            flags: flags & !(libc::O_CLOEXEC as u32),
+            fown,
+            wd: vec![],
+            queued_bytes: (queued > 0).then_some(queued),
+            fs,
+            format: Some(crate::criu::format::CURRENT),
+        };
+        let body = match criu {
+            Some((_, _, Some(span))) if done.is_empty() => Body::Criu(span),
+            _ => {
+                let mut out = Vec::new();
+                let mut slow_done = done.iter().peekable();
+                for (i, j) in jobs.iter().enumerate() {
+                    match (j, slow_done.peek()) {
+                        (_, Some((k, e))) if *k == i => {
+                            put_field(&mut out, &e.encode_to_vec());
+                            slow_done.next();
+                        }
+                        (Job::Raw { item, .. }, _) => put_field(&mut out, item),
+                        (Job::Mark(_), _) => unreachable!("every watch that is not raw was captured by handle"),
+                    }
                 }
-                (Job::Raw { item, sdev, .. }, _) => put_field(&mut message, item, &suffixes[sdev]),
-                (Job::Mark(_), _) => unreachable!("every watch that is not raw was captured by handle"),
+                Body::Ours(out)
             }
-        }
-        Ok(CapturedInotify { id, flags: head.flags, fown, watches: jobs.len(), queued_bytes: head.queued_bytes, message })
+        };
+        Ok(CapturedInotify { id, flags: head.flags, fown, watches: jobs.len(), queued_bytes: head.queued_bytes, head: head.encode_to_vec(), body })
     }
 
     /// Capture watches by their handles, split over the machine's cores:
@@ -326,22 +343,40 @@ impl Job<'_> {
 
 /// One inotify file as captured: our entry, encoded, and what the log says
 /// of it.
-pub struct CapturedInotify {
+pub struct CapturedInotify<'a> {
     pub id: u32,
     pub flags: u32,
     pub fown: FownEntry,
     pub watches: usize,
     pub queued_bytes: Option<u64>,
-    /// The encoded `inotify_file_entry`.
-    pub message: Vec<u8>,
+    /// The encoded `inotify_file_entry`: its fields but the watches, then
+    /// the watches.
+    pub head: Vec<u8>,
+    pub body: Body<'a>,
 }
 
-/// Append `bytes` + `suffix` as one `wd` field (5, length-delimited).
-fn put_field(out: &mut Vec<u8>, bytes: &[u8], suffix: &[u8]) {
+/// The encoded watches of a captured entry.
+pub enum Body<'a> {
+    /// CRIU's own run of them in files.img, as it is.
+    Criu(&'a [u8]),
+    /// Built here.
+    Ours(Vec<u8>),
+}
+
+impl Body<'_> {
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Body::Criu(b) => b,
+            Body::Ours(v) => v,
+        }
+    }
+}
+
+/// Append `bytes` as one `wd` field (5, length-delimited).
+fn put_field(out: &mut Vec<u8>, bytes: &[u8]) {
     out.push((5 << 3) | 2);
-    crate::criu::wire::put_varint(out, (bytes.len() + suffix.len()) as u64);
+    crate::criu::wire::put_varint(out, bytes.len() as u64);
     out.extend_from_slice(bytes);
-    out.extend_from_slice(suffix);
 }
 
 /// A clean absolute path: no `.`/`..` components, not a name that is gone.
@@ -379,22 +414,6 @@ struct Fs {
     verify: bool,
     fsid: u64,
     fs_type: u64,
-}
-
-impl Fs {
-    /// Our fields of every watch on this filesystem, encoded, to follow
-    /// CRIU's bytes of the watch: fsid (100), fs_type (101), path_pid (107).
-    fn suffix(&self) -> Vec<u8> {
-        use crate::criu::wire::put_varint;
-        let mut out = Vec::new();
-        for (field, v) in [(100u64, Some(self.fsid)), (101, Some(self.fs_type)), (107, self.path_pid.map(u64::from))] {
-            if let Some(v) = v {
-                put_varint(&mut out, field << 3);
-                put_varint(&mut out, v);
-            }
-        }
-        out
-    }
 }
 
 /// Capture one watch: the object by its handle, its path as the task sees

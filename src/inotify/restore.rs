@@ -64,6 +64,24 @@ fn validate_wd(id: u32, w: &InotifyWdEntry) -> Result<(), InotifyError> {
     Ok(())
 }
 
+/// Give every watch that carries none of fsid, fs_type and path_pid itself
+/// (CRIU's bytes of it, kept as they are) those of its filesystem from the
+/// entry's table, so that the rest of the restore sees every watch whole.
+pub fn apply_fs_table(entry: &mut InotifyFileEntry) {
+    if entry.fs.is_empty() {
+        return;
+    }
+    let table: HashMap<u32, &crate::proto::NotifyFsEntry> = entry.fs.iter().map(|f| (f.s_dev, f)).collect();
+    for w in &mut entry.wd {
+        if w.fsid.is_some() || w.fs_type.is_some() || w.path_pid.is_some() {
+            continue;
+        }
+        if let Some(f) = table.get(&w.s_dev) {
+            (w.fsid, w.fs_type, w.path_pid) = (f.fsid, f.fs_type, f.path_pid);
+        }
+    }
+}
+
 /// Check every watch of an image entry before acting on it (the first bad
 /// one in image order is reported); large entries on all cores.
 pub fn validate(entry: &InotifyFileEntry) -> Result<(), InotifyError> {

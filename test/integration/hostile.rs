@@ -405,6 +405,17 @@ fn matrix(ids: &Ids) -> Vec<(&'static str, Mutation, Vec<String>)> {
             Box::new(|d| edit_inotify(d, |v| v[0].wd[0].unlinked = Some(true))),
             vec![s(INO), s("unlinked object without a holder fd")],
         ),
+        // format versions
+        (
+            "inotify entry of a newer major format version",
+            Box::new(|d| edit_inotify(d, |v| v[0].format = Some(2 << 16 | 3))),
+            vec![s(INO), format!("entry id {ino} has format version 2.3, newer than the 1.0 this plugin reads")],
+        ),
+        (
+            "eventpoll entry of a newer major format version",
+            Box::new(|d| edit_eventpoll(d, |v| v[0].format = Some(7 << 16))),
+            vec![s(EP), format!("entry id {ep} has format version 7.0, newer than the 1.0 this plugin reads")],
+        ),
         // paths
         (
             "path with a NUL",

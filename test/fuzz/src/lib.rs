@@ -488,8 +488,8 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     unlinked.holder_pid = Some(1);
     unlinked.holder_fd = Some(7);
     let inotify = vec![
-        InotifyFileEntry { id: 5, flags: 0o4000, fown, wd: vec![wd(1, "/tmp"), wd(2, "/etc/passwd"), unlinked], queued_bytes: Some(32) },
-        InotifyFileEntry { id: 9, flags: 0, fown, wd: vec![], queued_bytes: None },
+        InotifyFileEntry { id: 5, flags: 0o4000, fown, wd: vec![wd(1, "/tmp"), wd(2, "/etc/passwd"), unlinked], queued_bytes: Some(32), ..Default::default() },
+        InotifyFileEntry { id: 9, flags: 0, fown, wd: vec![], queued_bytes: None, ..Default::default() },
     ];
     let tfd = |id, fd, events| EventpollTfdEntry { id, tfd: fd, events, data: 0xdead_beef, dev: Some(7), inode: Some(0x61af), pos: Some(0) };
     let epoll = vec![EventpollFileEntry {
@@ -497,6 +497,7 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         flags: 2,
         fown,
         tfd: vec![tfd(1, 0, 1), tfd(2, 4, 0x8000_0019), tfd(3, 5, 1 << 30)],
+        ..Default::default()
     }];
     let fdinfo_e = |id, t: FdTypes, fd| FdinfoEntry { id, flags: 1, r#type: t as i32, fd };
     let fdinfo = vec![
