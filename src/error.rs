@@ -21,8 +21,6 @@ pub enum Error {
     Deadline(#[from] crate::deadline::DeadlineError),
     #[error(transparent)]
     Format(#[from] crate::criu::format::TooNew),
-    #[error("{0}")]
-    Refused(String),
     #[error("image {file}: {what}")]
     BadImage { file: String, what: String },
 }
@@ -34,7 +32,6 @@ impl Error {
             Error::Sys(e) => e.errno.raw_os_error(),
             Error::Inotify(e) => e.errno(),
             Error::Epoll(e) => e.errno(),
-            Error::Refused(_) => libc::EBUSY,
             Error::Deadline(_) => libc::ETIMEDOUT,
             _ => libc::EINVAL,
         }

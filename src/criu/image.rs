@@ -9,7 +9,7 @@
 //! corrupt size can never make us allocate more than the file holds.
 
 use std::io::Write;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 
 use rustix::fs::{Mode, OFlags};
 use thiserror::Error;
@@ -273,11 +273,6 @@ pub fn open_dir(path: &std::path::Path) -> Result<std::os::fd::OwnedFd, ImageErr
         .map_err(|e| io(&name, "open directory")(e.into()))
 }
 
-/// Borrow helper so callers can pass `&OwnedFd` or a `BorrowedFd`.
-pub fn dir_of<F: AsFd>(f: &F) -> BorrowedFd<'_> {
-    f.as_fd()
-}
-
 #[cfg(test)]
 mod pieces_tests {
     use super::*;
@@ -294,6 +289,7 @@ mod pieces_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsFd;
     use crate::proto::{InotifyFileEntry, FownEntry};
 
     fn sample() -> Vec<InotifyFileEntry> {

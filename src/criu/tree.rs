@@ -153,18 +153,6 @@ impl Tree {
         self.first_holder.get(&id).copied()
     }
 
-    /// Every (task, fd) holding file `id`.
-    pub fn holders(&self, id: u32) -> impl Iterator<Item = (u32, u32)> + '_ {
-        self.tasks.iter().flat_map(move |t| {
-            t.files_id
-                .and_then(|f| self.tables.get(&f))
-                .into_iter()
-                .flatten()
-                .filter(move |fd| fd.id == id)
-                .map(move |fd| (t.vpid, fd.fd))
-        })
-    }
-
     /// The fd table of task `vpid`.
     pub fn table_of(&self, vpid: u32) -> Option<&[Fd]> {
         self.tables.get(self.table_of_task.get(&vpid)?).map(Vec::as_slice)

@@ -10,13 +10,11 @@ use std::sync::OnceLock;
 
 type PrintOnLevel = unsafe extern "C" fn(c_uint, *const c_char, ...);
 type GetImageDir = unsafe extern "C" fn() -> c_int;
-type AddInventoryPlugin = unsafe extern "C" fn(*const c_char) -> c_int;
 type CheckAndRemoveInventoryPlugin = unsafe extern "C" fn(*const c_char, usize) -> bool;
 
 struct Syms {
     print_on_level: Option<PrintOnLevel>,
     get_image_dir: Option<GetImageDir>,
-    add_inventory_plugin: Option<AddInventoryPlugin>,
     check_and_remove_inventory_plugin: Option<CheckAndRemoveInventoryPlugin>,
     criu_dev_restore_ext_file: bool,
 }
@@ -32,7 +30,6 @@ fn syms() -> &'static Syms {
     SYMS.get_or_init(|| {
         let p = lookup(c"print_on_level");
         let g = lookup(c"criu_get_image_dir");
-        let a = lookup(c"add_inventory_plugin");
         let c = lookup(c"check_and_remove_inventory_plugin");
         Syms {
             // SAFETY: each pointer, when non-null, is criu's exported
@@ -42,10 +39,6 @@ fn syms() -> &'static Syms {
             // SAFETY: as above.
             get_image_dir: (!g.is_null())
                 .then(|| unsafe { std::mem::transmute::<*mut libc::c_void, GetImageDir>(g) }),
-            // SAFETY: as above.
-            add_inventory_plugin: (!a.is_null()).then(|| unsafe {
-                std::mem::transmute::<*mut libc::c_void, AddInventoryPlugin>(a)
-            }),
             // SAFETY: as above.
             check_and_remove_inventory_plugin: (!c.is_null()).then(|| unsafe {
                 std::mem::transmute::<*mut libc::c_void, CheckAndRemoveInventoryPlugin>(c)
@@ -128,16 +121,6 @@ pub fn image_dir() -> Option<BorrowedFd<'static>> {
     // SAFETY: the fd is criu's service fd for the image directory, open for
     // the whole criu run in which the plugin's hooks are called.
     Some(unsafe { BorrowedFd::borrow_raw(fd) })
-}
-
-/// Record `name` in the inventory's plugin list (effective only before
-/// CRIU writes inventory.img).
-pub fn add_inventory_plugin(name: &CStr) -> bool {
-    match syms().add_inventory_plugin {
-        // SAFETY: a valid NUL-terminated string; criu copies it.
-        Some(f) => unsafe { f(name.as_ptr()) == 0 },
-        None => false,
-    }
 }
 
 /// Tell CRIU at restore that the plugin named in the inventory is here.

@@ -117,11 +117,6 @@ fn errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
 }
 
-/// The handle of an open fd itself.
-pub fn handle_of(fd: impl AsFd) -> Result<FileHandle, SysError> {
-    name_to_handle(fd.as_fd(), "").map(|(h, _)| h)
-}
-
 /// Used by callers that want `Context` on plain rustix calls here.
 pub fn stat_of(fd: impl AsFd, what: &str) -> Result<rustix::fs::Stat, SysError> {
     rustix::fs::fstat(fd).ctx("fstat", what)
@@ -155,7 +150,7 @@ mod tests {
     }
 
     #[test]
-    fn handle_of_a_tmp_file_reopens() {
+    fn handles_of_a_tmp_file_reopen() {
         let dir = std::env::temp_dir();
         let d = rustix::fs::open(&dir, rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY, rustix::fs::Mode::empty()).unwrap();
         let name = format!("criu-notify-fh-{}", std::process::id());

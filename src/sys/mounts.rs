@@ -81,11 +81,6 @@ impl MountView {
         Ok(MountView { pid, mounts: parse(&text), open: HashMap::new() })
     }
 
-    /// The task whose mounts these are.
-    pub fn pid(&self) -> i32 {
-        self.pid
-    }
-
     /// Indexes of the mounts of filesystem `sdev`, the most specific root
     /// (longest) first.
     pub fn mounts_of(&self, sdev: u32) -> Vec<usize> {
