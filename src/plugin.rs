@@ -10,7 +10,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::criu::log as criu_log;
 use crate::sys::criu_syms;
-use crate::{dump, restore};
+use crate::stage::{dump, restore, HookResult};
 
 #[allow(non_camel_case_types, non_upper_case_globals, dead_code, clippy::all)]
 mod abi {
@@ -20,14 +20,7 @@ mod abi {
 use abi::cr_plugin_hook as hook;
 
 /// The plugin's name, as CRIU prints it and records it in the inventory.
-pub const NAME: &std::ffi::CStr = c"notify_plugin";
-
-/// Hook return: "not mine, ask the next plugin".
-pub const ENOTSUP: c_int = -libc::ENOTSUP;
-
-/// What a hook body returns: `Ok(n)` is handed to CRIU as is (a fd, 0, or
-/// -ENOTSUP); `Err` is logged and becomes a negative errno.
-pub type HookResult = Result<c_int, crate::Error>;
+pub use crate::criu::image::PLUGIN as NAME;
 
 /// Run a hook body so that neither a panic nor an error escapes silently.
 pub fn guard(hook: &str, body: impl FnOnce() -> HookResult) -> c_int {
@@ -183,6 +176,7 @@ impl Desc {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stage::ENOTSUP;
 
     #[test]
     fn descriptor_is_accepted_by_criu_4_1_and_4_2() {

@@ -11,6 +11,14 @@
 use std::io::Write;
 use std::os::fd::BorrowedFd;
 
+/// The plugin's name, as CRIU prints it and as the inventory of a dump we
+/// took over records it (a restore without the plugin then fails by name).
+pub const PLUGIN: &std::ffi::CStr = c"notify_plugin";
+/// Our image of inotify files (CRIU's INOTIFY_FILE magic; a name CRIU never reads).
+pub const INOTIFY_IMG: &str = "notify-inotify.img";
+/// Our image of epoll files (CRIU's EVENTPOLL_FILE magic).
+pub const EVENTPOLL_IMG: &str = "notify-eventpoll.img";
+
 use rustix::fs::{Mode, OFlags};
 use thiserror::Error;
 

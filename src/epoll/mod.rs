@@ -21,6 +21,8 @@ pub const PRIVATE_BITS: u32 = EPOLLWAKEUP | EPOLLONESHOT | EPOLLET | EPOLLEXCLUS
 pub enum EpollError {
     #[error(transparent)]
     Sys(#[from] SysError),
+    #[error(transparent)]
+    Tree(#[from] crate::criu::tree::TreeError),
     #[error("eventpoll id {id}: {source}")]
     Deadline { id: u32, #[source] source: crate::deadline::DeadlineError },
     #[error("eventpoll pid {pid} fd {fd}: {source}")]

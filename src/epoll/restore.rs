@@ -94,7 +94,7 @@ pub struct Outcome {
 
 /// Where to get each target: CRIU file id → our copy of it, fetched inside
 /// the helper thread so that it lands in the private fd table.
-pub type Fetch<'a> = dyn Fn(u32) -> Result<OwnedFd, crate::Error> + Sync + 'a;
+pub type Fetch<'a> = dyn Fn(u32) -> Result<OwnedFd, EpollError> + Sync + 'a;
 
 /// Register all of `entry`'s targets in `ep` (our copy of the restored
 /// instance), except those `skip` says already exist. `fetch` must not use
@@ -105,7 +105,7 @@ pub fn register_all(
     fetch: &Fetch<'_>,
     skip: &(dyn Fn(&EventpollTfdEntry) -> bool + Sync),
     deadline: &crate::deadline::Deadline,
-) -> Result<Outcome, crate::Error> {
+) -> Result<Outcome, EpollError> {
     validate(entry)?;
     let id = entry.id;
     if entry.tfd.iter().all(skip) {
@@ -113,7 +113,7 @@ pub fn register_all(
         return Ok(Outcome { registrations: entry.tfd.len(), in_task: entry.tfd.len(), ..Default::default() });
     }
     let max = entry.tfd.iter().map(|t| t.tfd as i32).max().unwrap_or(0);
-    proc::with_private_fd_table(|| -> Result<Outcome, crate::Error> {
+    proc::with_private_fd_table(|| -> Result<Outcome, EpollError> {
         proc::allow_fd_number(max.saturating_add(16));
         // Our own copy of the instance above every number we will occupy.
         let ep = proc::dup_above(ep, max.saturating_add(1))?;
@@ -124,7 +124,7 @@ pub fn register_all(
         // close per target.
         let held: RefCell<HashMap<i32, (u32, OwnedFd)>> = RefCell::new(HashMap::new());
         // Put the target at exactly its number and run `f` with it there.
-        let placed = |t: &EventpollTfdEntry, f: &mut dyn FnMut(BorrowedFd<'_>) -> Result<(), crate::Error>| -> Result<(), crate::Error> {
+        let placed = |t: &EventpollTfdEntry, f: &mut dyn FnMut(BorrowedFd<'_>) -> Result<(), EpollError>| -> Result<(), EpollError> {
             let n = t.tfd as i32;
             if let Some((id, fd)) = held.borrow().get(&n) {
                 if *id == t.id {
@@ -146,7 +146,7 @@ pub fn register_all(
             held.borrow_mut().insert(n, (t.id, at));
             r
         };
-        let ctl = |t: &EventpollTfdEntry, events: u32, modify: bool| -> Result<(), crate::Error> {
+        let ctl = |t: &EventpollTfdEntry, events: u32, modify: bool| -> Result<(), EpollError> {
             placed(t, &mut |fd| {
                 let data = EventData::new_u64(t.data);
                 let flags = EventFlags::from_bits_retain(events);

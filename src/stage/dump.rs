@@ -18,7 +18,8 @@ use crate::criu::image;
 use crate::criu::takeover::{self, FdinfoChange, Patch, TakeoverError};
 use crate::criu::tree::{Tree, TreeError};
 use crate::inotify::{capture::CapturedInotify, capture::Capturer, InotifyError};
-use crate::plugin::{HookResult, ENOTSUP};
+use super::{keep_until_exit, HookResult, ENOTSUP};
+use crate::criu::image::{EVENTPOLL_IMG, INOTIFY_IMG};
 use crate::deadline::{run_bounded, Bounded, Deadline};
 use crate::proto::{EventpollFileEntry, EventpollTfdEntry, FdTypes, FownEntry, InotifyFileEntry};
 use crate::epoll::targets::{Candidate, EpollAt, Targets};
@@ -26,10 +27,6 @@ use crate::sys::fdinfo::EpollTarget;
 use crate::sys::{criu_syms, proc, SysError};
 use crate::{epoll, Error};
 
-/// Our image of inotify files (CRIU's INOTIFY_FILE magic; a name CRIU never reads).
-pub const INOTIFY_IMG: &str = "notify-inotify.img";
-/// Our image of epoll files (CRIU's EVENTPOLL_FILE magic).
-pub const EVENTPOLL_IMG: &str = "notify-eventpoll.img";
 
 #[derive(Default)]
 struct State {
@@ -128,7 +125,7 @@ pub fn finish(ret: i32) {
     let deadline = Deadline::start("the takeover", Config::get().deadline);
     let r = run_bounded(deadline, move |b| {
         let r = takeover(dir.as_fd(), &state, b);
-        crate::keep_until_exit(Box::new(state));
+        keep_until_exit(Box::new(state));
         r
     });
     match r {
@@ -242,7 +239,7 @@ fn takeover(dir: BorrowedFd<'_>, state: &State, b: &Bounded) -> Result<usize, Er
     let n = captured.len();
     drop(files);
     drop(captured);
-    crate::keep_until_exit(Box::new(tree));
+    keep_until_exit(Box::new(tree));
     Ok(n)
 }
 
@@ -407,7 +404,7 @@ impl<'a> UnlinkedHolders<'a> {
 fn encode<'a>(dir: BorrowedFd<'_>, c: &'a Captured<'a>) -> Result<Files<'a>, Error> {
     let mut files = Files::new();
     let inv = image::read_file(dir, "inventory.img")?.ok_or(TreeError::Missing("inventory.img".into()))?;
-    if let Some(b) = takeover::add_inventory_plugin("inventory.img", &inv, "notify_plugin")? {
+    if let Some(b) = takeover::add_inventory_plugin("inventory.img", &inv, &image::PLUGIN.to_string_lossy())? {
         files.push(("inventory.img".into(), vec![b.into()]));
     }
     let ino_old: Vec<InotifyFileEntry> = existing(dir, INOTIFY_IMG, image::INOTIFY_FILE)?;

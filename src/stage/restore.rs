@@ -14,10 +14,10 @@ use crate::deadline::{run_bounded, Bounded, Deadline};
 use crate::criu::{image, wire};
 use crate::criu::takeover;
 use crate::criu::tree::{Tree, TreeError};
-use crate::dump::{EVENTPOLL_IMG, INOTIFY_IMG};
+use crate::criu::image::{EVENTPOLL_IMG, INOTIFY_IMG, PLUGIN};
 use crate::inotify::restore as ino;
 use crate::epoll::restore as ep;
-use crate::plugin::{HookResult, ENOTSUP};
+use super::{keep_until_exit, HookResult, ENOTSUP};
 use crate::proto::{EventpollFileEntry, FdTypes, InotifyFileEntry};
 use crate::sys::shared::SharedFlags;
 use crate::sys::{criu_syms, proc};
@@ -71,7 +71,7 @@ fn with_state<T>(f: impl FnOnce(&mut State) -> T) -> T {
 /// init(RESTORE): tell CRIU we are here, finish an interrupted takeover,
 /// load and check our images. A bad image fails the restore right here.
 pub fn init() -> Result<(), Error> {
-    let required = criu_syms::check_and_remove_inventory_plugin(crate::plugin::NAME);
+    let required = criu_syms::check_and_remove_inventory_plugin(PLUGIN);
     match required {
         Some(true) => log::debug!("the images name this plugin as required"),
         Some(false) => log::debug!("the images do not require this plugin"),
@@ -100,7 +100,7 @@ fn load(dir: std::os::fd::BorrowedFd<'_>, required: bool) -> Result<State, Error
         match image::read_file(dir, name)? {
             None if required => Err(bad(
                 name,
-                format!("missing, but inventory.img requires {} (a takeover writes both of its images)", crate::plugin::NAME.to_string_lossy()),
+                format!("missing, but inventory.img requires {} (a takeover writes both of its images)", PLUGIN.to_string_lossy()),
             )),
             other => Ok(other),
         }
@@ -290,7 +290,7 @@ pub fn resume_devices_late(pid: i32) -> HookResult {
             std::thread::sleep(Config::get().deadline * 3);
         }
         let r = complete(&tree, &inotify, &epoll, in_task.as_ref(), &theirs, b);
-        crate::keep_until_exit(Box::new((tree, inotify, epoll)));
+        keep_until_exit(Box::new((tree, inotify, epoll)));
         r
     })
     .map_err(Error::from)
@@ -376,7 +376,7 @@ fn complete(
             all_pidfds.insert(*real, proc::dup_above(proc::pidfd(*real)?, top.saturating_add(1))?);
         }
     }
-    let fetch = |tid: u32| -> Result<OwnedFd, Error> {
+    let fetch = |tid: u32| -> Result<OwnedFd, crate::epoll::EpollError> {
         let (vpid, fd) = tree.holder(tid).ok_or(TreeError::NoHolder(tid))?;
         let r = real(vpid)?;
         let pfd = all_pidfds.get(&r).ok_or(TreeError::NoRealPid(vpid))?;
