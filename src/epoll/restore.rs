@@ -16,7 +16,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::cell::RefCell;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
 use rustix::event::epoll::{self, CreateFlags, EventData, EventFlags};
 use rustix::fs::{Mode, OFlags};
@@ -113,7 +113,7 @@ pub fn register_all(
         return Ok(Outcome { registrations: entry.tfd.len(), in_task: entry.tfd.len(), ..Default::default() });
     }
     let max = entry.tfd.iter().map(|t| t.tfd as i32).max().unwrap_or(0);
-    proc::with_private_fd_table(|| -> Result<Outcome, EpollError> {
+    proc::with_private_fd_table(|slots| -> Result<Outcome, EpollError> {
         proc::allow_fd_number(max.saturating_add(16));
         // Our own copy of the instance above every number we will occupy.
         let ep = proc::dup_above(ep, max.saturating_add(1))?;
@@ -122,29 +122,19 @@ pub fn register_all(
         // fd): taken in ascending order, the next one fetched usually lands
         // right at its number (the lowest free one), with no dup2 and no
         // close per target.
-        let held: RefCell<HashMap<i32, (u32, OwnedFd)>> = RefCell::new(HashMap::new());
+        let held: RefCell<(&mut proc::Slots, HashMap<i32, u32>)> = RefCell::new((slots, HashMap::new()));
         // Put the target at exactly its number and run `f` with it there.
         let placed = |t: &EventpollTfdEntry, f: &mut dyn FnMut(BorrowedFd<'_>) -> Result<(), EpollError>| -> Result<(), EpollError> {
             let n = t.tfd as i32;
-            if let Some((id, fd)) = held.borrow().get(&n) {
-                if *id == t.id {
-                    return f(fd.as_fd());
-                }
+            let mut h = held.borrow_mut();
+            let (slots, ids) = &mut *h;
+            if ids.get(&n) == Some(&t.id) {
+                return f(slots.get(n).expect("placed"));
             }
             let got = fetch(t.id)?;
-            let at = if got.as_raw_fd() == n {
-                got
-            } else {
-                // dup2 closes what sits at `n`: if that is ours, give up
-                // our handle to it first.
-                if let Some((_, old)) = held.borrow_mut().remove(&n) {
-                    let _ = old.into_raw_fd();
-                }
-                proc::dup_to(got.as_fd(), n).map_err(|e| reg(t, e))?
-            };
-            let r = f(at.as_fd());
-            held.borrow_mut().insert(n, (t.id, at));
-            r
+            let at = slots.place(got, n).map_err(|e| reg(t, e))?;
+            ids.insert(n, t.id);
+            f(at)
         };
         let ctl = |t: &EventpollTfdEntry, events: u32, modify: bool| -> Result<(), EpollError> {
             placed(t, &mut |fd| {
@@ -202,9 +192,7 @@ pub fn register_all(
         }
         // The targets' copies close with this thread's private fd table
         // when it exits, all at once rather than one close(2) each.
-        for (_, (_, fd)) in held.into_inner() {
-            let _ = fd.into_raw_fd();
-        }
+        held.into_inner().0.leave_to_thread_exit();
         Ok(out)
     })?
 }

@@ -171,7 +171,7 @@ pub fn add_watches(
 
     let limit = AtomicUsize::new(usize::MAX);
     let jobs = Jobs { order: &order, want_root: &want_root, roots: &roots, limit: &limit, deadline };
-    proc::with_private_fd_table(|| -> Result<Outcome, InotifyError> {
+    proc::with_private_fd_table(|_| -> Result<Outcome, InotifyError> {
         // Two walks over the watches, one per core: this thread adds them,
         // a second one checks that each path still leads to the dumped
         // object (the identity check costs about as much as the add).

@@ -1,6 +1,7 @@
 //! Reading tasks through /proc and pidfds, and acting on exact fd numbers.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::collections::HashMap;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 
 use rustix::io::Errno;
 use rustix::process::{Pid, PidfdFlags, PidfdGetfdFlags};
@@ -61,9 +62,12 @@ impl OwnFdLinks {
 
 /// The open fd numbers of a task.
 pub fn fds(pid: i32) -> Result<Vec<i32>, SysError> {
-    let p = format!("/proc/{pid}/fd");
+    fds_of(&format!("/proc/{pid}/fd"))
+}
+
+fn fds_of(p: &str) -> Result<Vec<i32>, SysError> {
     let mut v: Vec<i32> = std::fs::read_dir(&p)
-        .ctx("readdir", &p)?
+        .ctx("readdir", p)?
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
         .collect();
     v.sort_unstable();
@@ -84,25 +88,73 @@ pub fn parse_nspid(status: &str) -> Option<Vec<i32>> {
     v.filter(|v| !v.is_empty())
 }
 
-/// Duplicate `fd` onto exactly number `target` of the calling thread's fd
-/// table (replacing what is there). Only for private tables: see
-/// [`with_private_fd_table`].
-pub fn dup_to(fd: BorrowedFd<'_>, target: RawFd) -> Result<OwnedFd, SysError> {
-    // SAFETY: dup2 on a valid fd; the new number is ours to own afterwards
-    // (the caller runs on a private copy of the fd table).
-    let r = unsafe { libc::dup2(fd.as_raw_fd(), target) };
-    if r < 0 {
-        let e = Errno::from_raw_os_error(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO));
-        return Err(SysError::new("dup2", format!("fd {target}"), e));
+/// Files put at exact fd numbers of a private fd table: only
+/// [`with_private_fd_table`] makes one, for the thread whose table it is.
+/// It owns every file it placed. A number may be taken if it is free, holds
+/// one of its own (replaced), or holds a copy inherited from criu's table
+/// when the table was made private (criu's own fd stays open in criu's
+/// table; the caller keeps what it still needs of those copies above the
+/// numbers it places). A number opened since, by anything else, is refused:
+/// no fd owned in this table is closed behind its owner's back (dup2 would
+/// do that silently).
+pub struct Slots {
+    at: HashMap<RawFd, OwnedFd>,
+    inherited: std::collections::HashSet<RawFd>,
+}
+
+impl Slots {
+    /// Put `fd` at exactly number `n` (the copy `fd` itself is closed if it
+    /// sits elsewhere) and lend it out.
+    pub fn place(&mut self, fd: OwnedFd, n: RawFd) -> Result<BorrowedFd<'_>, SysError> {
+        if fd.as_raw_fd() != n {
+            if let Some(old) = self.at.remove(&n) {
+                // dup2 closes it as it puts `fd` there.
+                let _ = old.into_raw_fd();
+            } else if !self.inherited.remove(&n) && is_open(n) {
+                return Err(SysError::new("place", format!("fd {n} (open, not ours)"), Errno::BUSY));
+            }
+            // SAFETY: dup2 on a valid fd onto a number that is free, was ours
+            // (given up just above) or holds a copy of criu's that nothing in
+            // this table owns.
+            let r = unsafe { libc::dup2(fd.as_raw_fd(), n) };
+            if r < 0 {
+                let e = Errno::from_raw_os_error(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO));
+                return Err(SysError::new("dup2", format!("fd {n}"), e));
+            }
+            // SAFETY: dup2 returned `n`, a new fd of this table that only
+            // this Slots owns.
+            self.at.insert(n, unsafe { OwnedFd::from_raw_fd(r) });
+        } else {
+            self.at.insert(n, fd);
+        }
+        Ok(self.at[&n].as_fd())
     }
-    // SAFETY: dup2 returned `target`, now an fd we own in this table.
-    Ok(unsafe { OwnedFd::from_raw_fd(r) })
+
+    /// The file placed at `n`, if any.
+    pub fn get(&self, n: RawFd) -> Option<BorrowedFd<'_>> {
+        self.at.get(&n).map(|f| f.as_fd())
+    }
+
+    /// Leave every placed file open: the private table closes them all at
+    /// once when its thread exits, instead of one close(2) each.
+    pub fn leave_to_thread_exit(&mut self) {
+        for (_, fd) in self.at.drain() {
+            let _ = fd.into_raw_fd();
+        }
+    }
+}
+
+fn is_open(n: RawFd) -> bool {
+    // SAFETY: only asks the kernel whether number `n` is open in this
+    // thread's table; the borrow ends with the call.
+    rustix::io::fcntl_getfd(unsafe { BorrowedFd::borrow_raw(n) }).is_ok()
 }
 
 /// Run `f` on a new thread whose fd table and fs context (root, cwd) are
-/// private copies, so that it can put files at any number and chroot without
-/// touching criu's own. Returns what `f` returns.
-pub fn with_private_fd_table<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T, SysError> {
+/// private copies, so that it can put files at any number (through the
+/// [`Slots`] it is given) and chroot without touching criu's own. Returns
+/// what `f` returns.
+pub fn with_private_fd_table<T: Send>(f: impl FnOnce(&mut Slots) -> T + Send) -> Result<T, SysError> {
     std::thread::scope(|s| {
         s.spawn(|| {
             // SAFETY: this fresh thread holds no fd or path that the
@@ -110,7 +162,11 @@ pub fn with_private_fd_table<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T,
             // originals.
             unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::FILES | rustix::thread::UnshareFlags::FS) }
                 .ctx("unshare", "CLONE_FILES|CLONE_FS")?;
-            Ok(f())
+            // The listing shows the directory's own fd too: keep what is
+            // still open once it is closed.
+            let inherited = fds_of("/proc/thread-self/fd")?.into_iter().filter(|n| is_open(*n)).collect();
+            let mut slots = Slots { at: HashMap::new(), inherited };
+            Ok(f(&mut slots))
         })
         .join()
         .unwrap_or_else(|p| std::panic::resume_unwind(p))
@@ -182,10 +238,19 @@ mod tests {
     #[test]
     fn private_table_does_not_leak() {
         let probe = 917;
-        let r = with_private_fd_table(|| {
-            let devnull = std::fs::File::open("/dev/null").unwrap();
-            let placed = dup_to(devnull.as_fd(), probe).unwrap();
-            placed.as_raw_fd()
+        let r = with_private_fd_table(|slots| {
+            let devnull = OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
+            let again = rustix::io::dup(&devnull).unwrap();
+            let placed = slots.place(devnull, probe).unwrap().as_raw_fd();
+            // Over one of its own: replaced; over someone else's: refused.
+            assert_eq!(slots.place(again, probe).unwrap().as_raw_fd(), probe);
+            let mine = OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
+            let other = rustix::io::dup(&mine).unwrap();
+            assert_eq!(slots.place(other, mine.as_raw_fd()).unwrap_err().errno, Errno::BUSY);
+            // A copy of the parent's fd (stdin's number) may be taken.
+            let third = rustix::io::dup(&mine).unwrap();
+            assert_eq!(slots.place(third, 0).unwrap().as_raw_fd(), 0);
+            placed
         })
         .unwrap();
         assert_eq!(r, probe);
