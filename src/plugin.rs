@@ -4,6 +4,7 @@
 //! Every entry point runs its body under [`guard`]: a panic is caught, logged
 //! and turned into an error return; typed errors become a log line and a
 //! negative errno. Nothing unwinds into CRIU.
+#![allow(unsafe_code)] // the C ABI: the exported descriptor and the pointer CRIU passes to RESTORE_EXT_FILE
 
 use std::ffi::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -455,7 +455,7 @@ mod tests {
         let fe = |id, t| FileEntry { r#type: t, id, ..Default::default() };
         let bytes = image::encode_messages(image::FILES, &[fe(5, 8), fe(6, 1), fe(7, 7)]);
         let fown = FownEntry { uid: 1, euid: 2, signum: 3, pid_type: 4, pid: 5 };
-        let ids = BTreeMap::from([(5, fown.clone()), (7, FownEntry::default())]);
+        let ids = BTreeMap::from([(5, fown), (7, FownEntry::default())]);
         let out = rewrite_files("files.img", &bytes, &ids).unwrap();
         let back: Vec<FileEntry> = image::decode_all("files.img", image::FILES, &out).unwrap();
         assert_eq!(back[0].r#type, FdTypes::Ext as i32);

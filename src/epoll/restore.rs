@@ -141,7 +141,7 @@ pub fn register_all(
                 let data = EventData::new_u64(t.data);
                 let flags = EventFlags::from_bits_retain(events);
                 let r = if modify { epoll::modify(&ep, fd, data, flags) } else { epoll::add(&ep, fd, data, flags) };
-                r.ctx(if modify { "epoll_ctl(MOD)" } else { "epoll_ctl(ADD)" }, format_args!("fd {}", t.tfd)).map_err(|e| reg(t, e).into())
+                r.ctx(if modify { "epoll_ctl(MOD)" } else { "epoll_ctl(ADD)" }, format_args!("fd {}", t.tfd)).map_err(|e| reg(t, e))
             })
         };
         let mut out = Outcome { registrations: entry.tfd.len(), ..Default::default() };

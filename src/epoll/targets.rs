@@ -169,8 +169,8 @@ mod tests {
                 assert_eq!(found as u64, t.data, "registration {} resolves to its own eventfd", t.data);
             }
         }
-        let log2 = 64 - (n as u64).leading_zeros() as u64;
-        let bound = (n as u64) * log2 /* sort */ + (n as u64 + 1) * (log2 + 1) /* searches */;
+        let log2 = 64 - n.leading_zeros() as u64;
+        let bound = n * log2 /* sort */ + (n + 1) * (log2 + 1) /* searches */;
         assert!(targets.kcmp_calls <= bound, "{} kcmp calls for {n} targets (bound {bound})", targets.kcmp_calls);
     }
 }

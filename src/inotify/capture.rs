@@ -156,7 +156,7 @@ impl Capturer {
         fown: FownEntry,
         holder: &HolderLookup<'_>,
         others: &[(u32, i32)],
-        criu: Option<(&InotifyFileEntry, &[&[u8]], Option<&'a [u8]>)>,
+        criu: Option<CriuWatches<'_, 'a>>,
         deadline: &crate::deadline::Deadline,
     ) -> Result<CapturedInotify<'a>, InotifyError> {
         let bad = |line: usize, what: String| InotifyError::Fdinfo { pid, fd, source: fdinfo::FdinfoError { line, what } };
@@ -312,6 +312,10 @@ impl Capturer {
         Ok(parts.into_iter().flatten().collect())
     }
 }
+
+/// CRIU's own entry for a file (without its watches), its watches encoded
+/// one by one, and their run as one slice of files.img where they form one.
+pub type CriuWatches<'e, 'a> = (&'e InotifyFileEntry, &'e [&'e [u8]], Option<&'a [u8]>);
 
 /// One watch to capture: CRIU's encoded entry (with its device and path
 /// read off the bytes), or a mark from fdinfo.

@@ -188,7 +188,7 @@ pub fn add_watches(
             (added, jobs.check_all(id, follow_paths))
         } else {
             std::thread::scope(|sc| {
-                let checker = sc.spawn(|| -> (Vec<(usize, Verdict)>, Result<(), (usize, InotifyError)>) {
+                let checker = sc.spawn(|| -> Checked {
                     if let Err(e) = proc::private_cwd() {
                         limit.store(0, Ordering::Relaxed);
                         return (vec![], Err((0, e.into())));
@@ -234,6 +234,10 @@ pub fn add_watches(
         Ok(out)
     })?
 }
+
+/// What the identity check found: the watches whose verdict is not `Same`
+/// (by index), and the first failure (index and error), if any.
+type Checked = (Vec<(usize, Verdict)>, Result<(), (usize, InotifyError)>);
 
 /// The watches of one instance in wd order, with the root each path is
 /// resolved in; shared by the thread that adds and the one that checks.
@@ -285,7 +289,7 @@ impl Jobs<'_> {
                 rustix::process::fchdir(proc_dir).ctx("fchdir", "/proc").map_err(|e| at(e.into()))?;
                 // Follow the /proc magic link: no IN_DONT_FOLLOW here.
                 let r = inotify::add_watch(ifd, rel.as_str(), WatchFlags::from_bits_retain(w.mask));
-                walk.to_root().map_err(at)?;
+                walk.back_to_root().map_err(at)?;
                 (r, Cow::Owned(format!("/proc/{rel}")))
             } else {
                 // Checked clean by `validate` at load (and again by the
@@ -313,7 +317,7 @@ impl Jobs<'_> {
     /// The identity check of every watch on a path (see [`identity`]):
     /// the watches whose verdict is not `Same`, by index, up to the first
     /// failure (index and error), if any.
-    fn check_all(&self, id: u32, follow_paths: bool) -> (Vec<(usize, Verdict)>, Result<(), (usize, InotifyError)>) {
+    fn check_all(&self, id: u32, follow_paths: bool) -> Checked {
         let mut walk = Walker::new(self.roots);
         let mut fs_cache: HashMap<i32, Option<u64>> = HashMap::new();
         let mut odd = Vec::new();
@@ -382,7 +386,7 @@ impl<'r> Walker<'r> {
     }
 
     /// Back to the root after the cwd was moved elsewhere.
-    fn to_root(&mut self) -> Result<(), InotifyError> {
+    fn back_to_root(&mut self) -> Result<(), InotifyError> {
         rustix::process::chdir("/").ctx("chdir", "/")?;
         self.cwd = Some(String::new());
         Ok(())

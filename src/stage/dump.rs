@@ -206,6 +206,9 @@ impl Captured<'_> {
 /// New contents of the image files that change, in commit order.
 type Files<'a> = Vec<(String, image::Pieces<'a>)>;
 
+/// Bytes of existing images to change in place, per file.
+type Patches = Vec<(String, Vec<Patch>)>;
+
 /// Capture, write our images, switch CRIU's entries: all or nothing.
 fn takeover(dir: BorrowedFd<'_>, state: &State, b: &Bounded) -> Result<usize, Error> {
     fault("load")?;
@@ -423,7 +426,7 @@ fn encode<'a>(dir: BorrowedFd<'_>, c: &'a Captured<'a>) -> Result<Files<'a>, Err
 /// CRIU's entries of the captured files, switched to EXT: every fd table
 /// that names one (its type bytes patched in place, as a rule) and
 /// files.img (rewritten), from the bytes read at load.
-fn rewrite(tree: &Tree, c: &Captured<'_>) -> Result<(Files<'static>, Vec<(String, Vec<Patch>)>), Error> {
+fn rewrite(tree: &Tree, c: &Captured<'_>) -> Result<(Files<'static>, Patches), Error> {
     let owners = c.switched();
     let ids: BTreeSet<u32> = owners.keys().copied().collect();
     let (mut files, mut patches) = (Files::new(), Vec::new());

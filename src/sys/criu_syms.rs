@@ -3,6 +3,7 @@
 //! The plugin is `dlopen`ed by criu, so `dlsym(RTLD_DEFAULT, ..)` finds
 //! criu's exported symbols. Test binaries have no criu: every lookup then
 //! yields `None` and callers fall back (log to stderr, no image dir).
+#![allow(unsafe_code)] // calls into functions criu exports, found with dlsym
 
 use std::ffi::{c_char, c_int, c_uint, CStr, CString};
 use std::os::fd::{BorrowedFd, RawFd};

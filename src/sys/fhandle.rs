@@ -1,5 +1,6 @@
 //! File handles: `name_to_handle_at(2)` and `open_by_handle_at(2)`.
 //! A handle names an inode within one filesystem, independent of paths.
+#![allow(unsafe_code)] // name_to_handle_at / open_by_handle_at, which no crate wraps, and their C structs
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -122,6 +123,17 @@ pub fn stat_of(fd: impl AsFd, what: &str) -> Result<rustix::fs::Stat, SysError> 
     rustix::fs::fstat(fd).ctx("fstat", what)
 }
 
+
+
+/// What identifies the filesystem an fd lives on: statfs `f_fsid` (two
+/// words, as one u64) and `f_type` (the filesystem's magic).
+pub fn fs_identity(fd: impl AsFd) -> Result<(u64, u64), SysError> {
+    let fd = fd.as_fd();
+    let vfs = rustix::fs::fstatvfs(fd).ctx("fstatvfs", "watched object")?;
+    let st = rustix::fs::fstatfs(fd).ctx("fstatfs", "watched object")?;
+    Ok((vfs.f_fsid, st.f_type as u64))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,13 +178,4 @@ mod tests {
             Err(e) => assert_eq!(e.errno, Errno::OPNOTSUPP),
         }
     }
-}
-
-/// What identifies the filesystem an fd lives on: statfs `f_fsid` (two
-/// words, as one u64) and `f_type` (the filesystem's magic).
-pub fn fs_identity(fd: impl AsFd) -> Result<(u64, u64), SysError> {
-    let fd = fd.as_fd();
-    let vfs = rustix::fs::fstatvfs(fd).ctx("fstatvfs", "watched object")?;
-    let st = rustix::fs::fstatfs(fd).ctx("fstatfs", "watched object")?;
-    Ok((vfs.f_fsid, st.f_type as u64))
 }

@@ -5,6 +5,7 @@
 //! comparing scrambled kernel pointers, so files can be sorted once and
 //! searched. `KCMP_EPOLL_TFD` orders a file against an epoll target with
 //! the same order as `KCMP_FILE`.
+#![allow(unsafe_code)] // kcmp(2), which no crate wraps
 
 use std::cmp::Ordering;
 

@@ -1,4 +1,5 @@
 //! The inotify ioctls rustix does not wrap.
+#![allow(unsafe_code)] // the INOTIFY_IOC_SETNEXTWD ioctl, which no crate wraps
 
 use std::os::fd::{AsFd, AsRawFd};
 

@@ -1,4 +1,5 @@
 //! Reading tasks through /proc and pidfds, and acting on exact fd numbers.
+#![allow(unsafe_code)] // fds at exact numbers (dup2), fcntl on a raw number, unshare of the fd table
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
@@ -66,7 +67,7 @@ pub fn fds(pid: i32) -> Result<Vec<i32>, SysError> {
 }
 
 fn fds_of(p: &str) -> Result<Vec<i32>, SysError> {
-    let mut v: Vec<i32> = std::fs::read_dir(&p)
+    let mut v: Vec<i32> = std::fs::read_dir(p)
         .ctx("readdir", p)?
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
         .collect();
@@ -209,54 +210,7 @@ pub fn dup_above(fd: impl AsFd, min: RawFd) -> Result<OwnedFd, SysError> {
     rustix::io::fcntl_dupfd_cloexec(fd, min).ctx("F_DUPFD_CLOEXEC", format_args!("above {min}"))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
 
-    #[test]
-    fn nspid_parsing() {
-        assert_eq!(parse_nspid("Name:\tx\nNSpid:\t120\t1\n"), Some(vec![120, 1]));
-        assert_eq!(parse_nspid("NSpid:\t5\n"), Some(vec![5]));
-        assert_eq!(parse_nspid("Name: x\n"), None);
-        assert_eq!(parse_nspid("NSpid:\tx\n"), None);
-    }
-
-    #[test]
-    fn own_task() {
-        let me = std::process::id() as i32;
-        assert_eq!(*nspid(me).unwrap().last().unwrap(), me);
-        assert!(fds(me).unwrap().contains(&0) || fds(me).is_ok());
-    }
-
-    #[test]
-    fn fd_links_through_the_cached_dir_match_proc() {
-        let f = std::fs::File::open("/proc/self/status").unwrap();
-        let links = OwnFdLinks::open().unwrap();
-        assert_eq!(links.link(f.as_fd()).unwrap(), own_fd_link(f.as_fd()).unwrap());
-    }
-
-    #[test]
-    fn private_table_does_not_leak() {
-        let probe = 917;
-        let r = with_private_fd_table(|slots| {
-            let devnull = OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
-            let again = rustix::io::dup(&devnull).unwrap();
-            let placed = slots.place(devnull, probe).unwrap().as_raw_fd();
-            // Over one of its own: replaced; over someone else's: refused.
-            assert_eq!(slots.place(again, probe).unwrap().as_raw_fd(), probe);
-            let mine = OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
-            let other = rustix::io::dup(&mine).unwrap();
-            assert_eq!(slots.place(other, mine.as_raw_fd()).unwrap_err().errno, Errno::BUSY);
-            // A copy of the parent's fd (stdin's number) may be taken.
-            let third = rustix::io::dup(&mine).unwrap();
-            assert_eq!(slots.place(third, 0).unwrap().as_raw_fd(), 0);
-            placed
-        })
-        .unwrap();
-        assert_eq!(r, probe);
-        assert!(std::fs::read_link(format!("/proc/self/fd/{probe}")).is_err());
-    }
-}
 
 /// Our own copy (close-on-exec, numbered at least 3) of fd number `fd` of
 /// this process, e.g. one criu passes to a hook. A number that is not open
@@ -317,4 +271,53 @@ pub fn epoll_add_at(
         return Err(SysError::new("epoll_ctl(ADD)", format!("fd {number}"), e));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nspid_parsing() {
+        assert_eq!(parse_nspid("Name:\tx\nNSpid:\t120\t1\n"), Some(vec![120, 1]));
+        assert_eq!(parse_nspid("NSpid:\t5\n"), Some(vec![5]));
+        assert_eq!(parse_nspid("Name: x\n"), None);
+        assert_eq!(parse_nspid("NSpid:\tx\n"), None);
+    }
+
+    #[test]
+    fn own_task() {
+        let me = std::process::id() as i32;
+        assert_eq!(*nspid(me).unwrap().last().unwrap(), me);
+        assert!(fds(me).unwrap().contains(&0) || fds(me).is_ok());
+    }
+
+    #[test]
+    fn fd_links_through_the_cached_dir_match_proc() {
+        let f = std::fs::File::open("/proc/self/status").unwrap();
+        let links = OwnFdLinks::open().unwrap();
+        assert_eq!(links.link(f.as_fd()).unwrap(), own_fd_link(f.as_fd()).unwrap());
+    }
+
+    #[test]
+    fn private_table_does_not_leak() {
+        let probe = 917;
+        let r = with_private_fd_table(|slots| {
+            let devnull = OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
+            let again = rustix::io::dup(&devnull).unwrap();
+            let placed = slots.place(devnull, probe).unwrap().as_raw_fd();
+            // Over one of its own: replaced; over someone else's: refused.
+            assert_eq!(slots.place(again, probe).unwrap().as_raw_fd(), probe);
+            let mine = OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
+            let other = rustix::io::dup(&mine).unwrap();
+            assert_eq!(slots.place(other, mine.as_raw_fd()).unwrap_err().errno, Errno::BUSY);
+            // A copy of the parent's fd (stdin's number) may be taken.
+            let third = rustix::io::dup(&mine).unwrap();
+            assert_eq!(slots.place(third, 0).unwrap().as_raw_fd(), 0);
+            placed
+        })
+        .unwrap();
+        assert_eq!(r, probe);
+        assert!(std::fs::read_link(format!("/proc/self/fd/{probe}")).is_err());
+    }
 }

@@ -3,6 +3,7 @@
 //! what a task sets from inside (RESTORE_EXT_FILE) criu reads later
 //! (RESUME_DEVICES_LATE). The tasks' copies go away when CRIU's restorer
 //! replaces their memory with the dumped one.
+#![allow(unsafe_code)] // a MAP_SHARED page shared with the restored tasks across fork
 
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU8, Ordering};

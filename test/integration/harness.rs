@@ -14,6 +14,7 @@
 //!
 //! The scenario protocol (`prog <case> <workdir> <outfile>`) and the record
 //! format are described in `test/progs/common.h`.
+#![allow(unsafe_code)] // the test harness's own process control: subreaper, fork/exec hook, waitpid, mounts
 
 #![allow(dead_code)]
 
@@ -328,8 +329,20 @@ pub struct Proc {
 }
 
 fn kill(pid: i32, sig: i32) -> bool {
-    // SAFETY: plain syscall.
+    signal(pid, sig)
+}
+
+/// Send signal `sig` to `pid` (negative: a process group); true if sent.
+pub fn signal(pid: i32, sig: i32) -> bool {
+    // SAFETY: kill(2) with integer arguments.
     unsafe { libc::kill(pid, sig) == 0 }
+}
+
+/// Reap `pid` if it is a zombie child of ours (we are the subreaper).
+pub fn reap_if_zombie(pid: i32) {
+    let mut st = 0;
+    // SAFETY: waitpid(2) with a pointer to a live int.
+    unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG) };
 }
 
 impl Proc {

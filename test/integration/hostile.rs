@@ -50,8 +50,7 @@ const JOURNAL: &str = criu_notify::criu::takeover::JOURNAL;
 // Helpers
 
 fn kill(pid: i32, sig: i32) {
-    // SAFETY: plain syscall.
-    unsafe { libc::kill(pid, sig) };
+    let _ = signal(pid, sig);
 }
 
 /// Wait (up to 10 s) until none of `pids` exists, reaping those that are
@@ -63,9 +62,7 @@ fn reap_pids(pids: &[i32]) -> Vec<i32> {
         pids.iter()
             .copied()
             .filter(|p| {
-                let mut st = 0;
-                // SAFETY: plain syscall.
-                unsafe { libc::waitpid(*p, &mut st, libc::WNOHANG) };
+                reap_if_zombie(*p);
                 Path::new(&format!("/proc/{p}")).exists()
             })
             .collect()
@@ -364,7 +361,7 @@ fn matrix(ids: &Ids) -> Vec<(&'static str, Mutation, Vec<String>)> {
         (
             "duplicated epoll registration",
             Box::new(|d| edit_eventpoll(d, |v| {
-                let t = v[0].tfd[0].clone();
+                let t = v[0].tfd[0];
                 v[0].tfd.push(t)
             })),
             vec![s(EP), format!("eventpoll id {ep}"), s("registered twice")],
@@ -838,18 +835,10 @@ fn restore_fails_when_inotify_max_user_watches_is_too_low() {
 /// Can root register one more epoll target under `limit`? Sets the sysctl.
 fn epoll_room_under(limit: u64) -> bool {
     fs::write("/proc/sys/fs/epoll/max_user_watches", limit.to_string()).unwrap();
-    // SAFETY: plain syscalls on fds this function owns and closes.
-    unsafe {
-        let ep = libc::epoll_create1(libc::EPOLL_CLOEXEC);
-        let mut p = [0; 2];
-        assert!(ep >= 0 && libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) == 0);
-        let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: 0 };
-        let ok = libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, p[0], &mut ev) == 0;
-        libc::close(p[0]);
-        libc::close(p[1]);
-        libc::close(ep);
-        ok
-    }
+    use rustix::event::epoll;
+    let ep = epoll::create(epoll::CreateFlags::CLOEXEC).unwrap();
+    let (r, _w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
+    epoll::add(&ep, &r, epoll::EventData::new_u64(0), epoll::EventFlags::IN).is_ok()
 }
 
 /// fs.epoll.max_user_watches too low. Ignored by default: root's epoll
