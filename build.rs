@@ -37,7 +37,6 @@ fn main() {
     for p in &protos {
         println!("cargo:rerun-if-changed={p}");
     }
-    prost_build::Config::new()
-        .compile_protos(&protos, &["proto/"])
-        .expect("prost-build: proto/ (is protoc installed? `make deps`)");
+    let fds = protox::compile(protos, ["proto/"]).unwrap_or_else(|e| panic!("proto/: {e}"));
+    prost_build::Config::new().compile_fds(fds).expect("prost-build: generate the messages of proto/");
 }
