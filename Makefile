@@ -16,7 +16,7 @@ SOURCES      := $(shell find src proto criu-headers -type f) Cargo.toml build.rs
 
 export CRIU_NOTIFY_TOP := $(CURDIR)
 
-.PHONY: all deps criu criu-ext plugin demo test unit integration zdtm bench fuzz \
+.PHONY: all deps criu criu-ext plugin test-plugin lint demo test unit integration zdtm bench fuzz \
         install uninstall test-containers clean
 
 all: plugin demo
@@ -42,11 +42,30 @@ plugin: $(PLUGIN)
 demo: $(PLUGIN)
 	@bash test/scripts/demo.sh
 
-# Unit tests (pure logic and real syscalls), then the integration tests that
-# drive the real criu binary, then CRIU's own zdtm tests with the plugin.
-test: unit integration zdtm test-containers
+# The integration tests' plugin: the release plugin plus test-only fault
+# injection (feature fault-injection), built in a target dir of its own.
+TEST_PLUGIN_DIR := test/out/plugin-faults
+TEST_PLUGIN     := $(TEST_PLUGIN_DIR)/$(PLUGIN_NAME)
+$(TEST_PLUGIN): $(SOURCES) | $(CRIU_PATH)
+	$(CARGO) build --release --lib --features fault-injection --target-dir target/fault-injection
+	@mkdir -p $(TEST_PLUGIN_DIR)
+	cp target/fault-injection/release/libcriu_notify.so $@.tmp && mv $@.tmp $@
+test-plugin: $(TEST_PLUGIN)
 
-unit: $(CRIU_PATH)
+# Lints, style and clippy, and that the release plugin carries no fault
+# injection; then unit tests (pure logic and real syscalls), the
+# integration tests that drive the real criu binary, CRIU's own zdtm tests
+# with the plugin, and runc/podman.
+test: lint unit integration zdtm test-containers
+
+lint: $(PLUGIN)
+	$(CARGO) fmt --check
+	$(CARGO) clippy --release --all-targets -- -D warnings
+	$(CARGO) clippy --release --all-targets --features fault-injection -- -D warnings
+	@if grep -q -a -e 'CRIU_NOTIFY_FAULT' -e 'fault injected' $(PLUGIN); then \
+		echo "lint: $(PLUGIN) contains test-only fault injection"; exit 1; fi
+
+unit:
 	$(CARGO) test --release --lib --test fuzz_regressions
 
 # A test-only CRIU that hands inotify/epoll fds to DUMP_EXT_FILE (a copy of
@@ -58,8 +77,8 @@ $(CRIU_EXT_PATH): test/scripts/provision-criu-ext.sh | $(CRIU_PATH)
 	@bash test/scripts/provision-criu-ext.sh > $@.tmp && mv $@.tmp $@
 	@echo "criu-ext: $$(cat $@)"
 
-integration: $(PLUGIN) $(CRIU_EXT_PATH)
-	CRIU="$${CRIU:-$$(cat $(CRIU_PATH))}" CRIU_NOTIFY_PLUGIN_DIR="$(CURDIR)/plugins" \
+integration: $(TEST_PLUGIN) $(CRIU_EXT_PATH)
+	CRIU="$${CRIU:-$$(cat $(CRIU_PATH))}" CRIU_NOTIFY_PLUGIN_DIR="$(CURDIR)/$(TEST_PLUGIN_DIR)" \
 		CRIU_EXT="$${CRIU_EXT:-$$(cat $(CRIU_EXT_PATH))}" \
 		$(CARGO) test --release --test criu -- --test-threads=1
 

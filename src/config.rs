@@ -38,7 +38,8 @@ pub struct Config {
     pub deadline: std::time::Duration,
     /// A `deadline` value that could not be used, for the log.
     pub bad_deadline: Option<String>,
-    /// Test-only fault injection: the name of a step that must fail.
+    /// Test builds only (feature `fault-injection`; always `None`
+    /// otherwise): the name of a step that must fail.
     pub fault: Option<String>,
     /// Where the file settings came from, for the log.
     pub source: Option<String>,
@@ -75,7 +76,7 @@ impl Config {
             follow_paths: get("follow_paths").is_some_and(|v| truthy(&v)),
             deadline: get("deadline").as_deref().and_then(parse_seconds).unwrap_or(DEFAULT_DEADLINE),
             bad_deadline: get("deadline").filter(|v| parse_seconds(v).is_none()),
-            fault: get("fault").filter(|v| !v.is_empty()),
+            fault: if cfg!(feature = "fault-injection") { get("fault").filter(|v| !v.is_empty()) } else { None },
             source: file.map(|(p, _)| p.to_owned()),
         }
     }
@@ -90,9 +91,10 @@ impl Config {
         })
     }
 
-    /// True when the test-only fault `step` was asked for.
+    /// True when the test-only fault `step` was asked for (never in a
+    /// build without the `fault-injection` feature).
     pub fn fault(&self, step: &str) -> bool {
-        self.fault.as_deref() == Some(step)
+        cfg!(feature = "fault-injection") && self.fault.as_deref() == Some(step)
     }
 }
 

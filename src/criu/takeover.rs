@@ -36,6 +36,8 @@ pub enum TakeoverError {
     Wire { file: String, index: usize, what: &'static str },
     #[error("{file}: no entry for file id {id}")]
     NoEntry { file: String, id: u32 },
+    /// Test builds only (feature `fault-injection`).
+    #[cfg(any(test, feature = "fault-injection"))]
     #[error("fault injected at takeover step {0} (CRIU_NOTIFY_FAULT)")]
     Fault(&'static str),
     #[error("journal {JOURNAL}: names {0:?}, which is not an image file name")]
@@ -230,6 +232,20 @@ fn journal(files: &[(String, image::Pieces<'_>)], patches: &[(String, Vec<Patch>
     out
 }
 
+/// Fail at `step` if it is the test-only `fault` asked for.
+#[cfg(any(test, feature = "fault-injection"))]
+fn inject(fault: Option<&str>, step: &'static str) -> Result<(), TakeoverError> {
+    if fault == Some(step) {
+        return Err(TakeoverError::Fault(step));
+    }
+    Ok(())
+}
+
+#[cfg(not(any(test, feature = "fault-injection")))]
+fn inject(_: Option<&str>, _: &'static str) -> Result<(), TakeoverError> {
+    Ok(())
+}
+
 /// Put `files` (name, new content) in place and apply `patches` (bytes of
 /// existing images changed in place), all or nothing. `fault` names
 /// a test-only step at which to fail (`write-new`, `before-journal`,
@@ -241,7 +257,9 @@ pub fn commit(
     patches: &[(String, Vec<Patch>)],
     fault: Option<&str>,
 ) -> Result<(), TakeoverError> {
-    let inject = |step: &'static str| if fault == Some(step) { Err(TakeoverError::Fault(step)) } else { Ok(()) };
+    // Test builds only; in a release build every injection point is dead.
+    let fault = fault.filter(|_| cfg!(any(test, feature = "fault-injection")));
+    let inject = |step: &'static str| inject(fault, step);
     let cleanup_new = || {
         for (n, _) in files {
             let _ = image::remove(dir, &format!("{n}{NEW}"));

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use crate::config::{Config, QueuedPolicy};
 use crate::criu::image;
-use crate::criu::takeover::{self, FdinfoChange, Patch, TakeoverError};
+use crate::criu::takeover::{self, FdinfoChange, Patch};
 use crate::criu::tree::{Tree, TreeError};
 use crate::inotify::{capture::CapturedInotify, capture::Capturer, InotifyError};
 use super::{keep_until_exit, HookResult, ENOTSUP};
@@ -160,10 +160,17 @@ impl PidMap {
     }
 }
 
+/// Fail at takeover step `step` if the test-only fault asks for it.
+#[cfg(feature = "fault-injection")]
 fn fault(step: &'static str) -> Result<(), Error> {
     if Config::get().fault(step) {
-        return Err(TakeoverError::Fault(step).into());
+        return Err(takeover::TakeoverError::Fault(step).into());
     }
+    Ok(())
+}
+
+#[cfg(not(feature = "fault-injection"))]
+fn fault(_: &'static str) -> Result<(), Error> {
     Ok(())
 }
 
