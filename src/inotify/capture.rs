@@ -133,83 +133,18 @@ impl Capturer {
         Ok(Fs { seen_by, path_pid, task_mounts, view: (vi, oi), open_root, open_link, verify, fsid, fs_type })
     }
 
-    /// Capture the instance at `fd` of task `pid` (real pid); `file` is our
-    /// own copy of it (pidfd_getfd), used for FIONREAD. `others` are the
-    /// other tasks of the tree (virtual, real pid), whose mount namespaces
-    /// may show watched objects that `pid`'s does not. `criu` is CRIU's own
-    /// entry for this file when it has one (without its watches) and the
-    /// encoded watches: CRIU parsed the same fdinfo a moment ago, with the
-    /// tasks frozen, and kept every mask bit, so its watch list is used
-    /// instead of reading the (for 100k watches, 12 MB and 0.3 s) fdinfo
-    /// text again.
+    /// Capture one inotify instance (see [`Instance`]).
     ///
     /// The result is our entry, encoded: a watch whose CRIU path is the
-    /// task's is CRIU's bytes plus our per-filesystem fields, so memory and
-    /// time stay at copying the image once.
-    #[allow(clippy::too_many_arguments)]
-    pub fn capture<'a>(
-        &mut self,
-        pid: i32,
-        fd: i32,
-        file: BorrowedFd<'_>,
-        id: u32,
-        fown: FownEntry,
-        holder: &HolderLookup<'_>,
-        others: &[(u32, i32)],
-        criu: Option<CriuWatches<'_, 'a>>,
-        deadline: &crate::deadline::Deadline,
-    ) -> Result<CapturedInotify<'a>, InotifyError> {
-        let bad = |line: usize, what: String| InotifyError::Fdinfo { pid, fd, source: fdinfo::FdinfoError { line, what } };
-        let (flags, jobs) = match criu {
-            Some((head, items, _)) => {
-                let jobs = items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, item)| match crate::criu::wire::wd_sdev_and_path(item) {
-                        Some((sdev, path)) => Ok(Job::Raw { item, sdev, path }),
-                        None => Err(bad(i + 1, "CRIU's entry: a watch does not decode".into())),
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                (head.flags, jobs)
-            }
-            None => {
-                let text = proc::fdinfo(pid, fd)?;
-                let common = fdinfo::parse_common(&text).map_err(|source| InotifyError::Fdinfo { pid, fd, source })?;
-                let marks = fdinfo::parse_inotify(&text).map_err(|source| InotifyError::Fdinfo { pid, fd, source })?;
-                (common.flags, marks.into_iter().map(|m| Job::Mark(Box::new((m, None)))).collect())
-            }
-        };
-        let queued = notify::queued_bytes(file)?;
-
-        // Per filesystem, once per dump and (namespace, root): which task's
-        // mounts show it, the mount's root (for open_by_handle_at), where
-        // that root shows in our links, and the filesystem's identity.
-        let owner = self.view_index(pid)?;
-        let mut first: HashMap<u32, usize> = HashMap::new();
-        for (i, j) in jobs.iter().enumerate() {
-            first.entry(j.sdev()).or_insert(i);
-        }
-        for (&sdev, &i) in &first {
-            if !self.fss.contains_key(&(owner, sdev)) {
-                let (m, _) = jobs[i].mark().map_err(|w| bad(i + 1, w))?;
-                let fs = self.filesystem(pid, &m, id, others)?;
-                self.fss.insert((owner, sdev), fs);
-            }
-        }
-        // Per filesystem and instance: whether CRIU's paths name objects
-        // as this task sees them. CRIU checked each (same inode at that
-        // path from its namespace's root); one check here that the task's
-        // root is that root makes them ours, with no syscall per watch.
-        let mut trusted: HashMap<u32, bool> = HashMap::new();
-        for (i, j) in jobs.iter().enumerate() {
-            let Job::Raw { sdev, path: Some(path), .. } = j else { continue };
-            if trusted.contains_key(sdev) {
-                continue;
-            }
-            let (m, _) = j.mark().map_err(|w| bad(i + 1, w))?;
-            trusted.insert(*sdev, by_hint(&self.fss[&(owner, *sdev)], &m, path).is_some());
-        }
-        let fss: HashMap<u32, &Fs> = first.keys().map(|sdev| (*sdev, &self.fss[&(owner, *sdev)])).collect();
+    /// task's is CRIU's bytes as they are (our per-filesystem fields go in
+    /// the entry's `fs` table), so memory and time stay at copying the image
+    /// once, or not at all when every watch is CRIU's.
+    pub fn capture<'a>(&mut self, it: Instance<'_, 'a>, sh: &Shared<'_>) -> Result<CapturedInotify<'a>, InotifyError> {
+        let (flags, jobs) = it.jobs()?;
+        let queued = notify::queued_bytes(it.file)?;
+        let owner = self.filesystems_of(&it, &jobs, sh.others)?;
+        let trusted = self.trusted(owner, &it, &jobs)?;
+        let fss: HashMap<u32, &Fs> = jobs.iter().map(|j| (j.sdev(), &self.fss[&(owner, j.sdev())])).collect();
         let roots: HashMap<u32, BorrowedFd<'_>> =
             fss.iter().map(|(sdev, f)| (*sdev, self.views[f.view.0].opened(f.view.1).expect("opened above"))).collect();
 
@@ -218,51 +153,147 @@ impl Capturer {
         // their handles.
         let raw_ok = |j: &Job<'_>| matches!(j, Job::Raw { sdev, path: Some(p), .. } if trusted.get(sdev) == Some(&true) && clean(p));
         let mut slow: Vec<(usize, fdinfo::InotifyMark, Option<String>)> = Vec::new();
+        for (i, j) in jobs.iter().enumerate().filter(|(_, j)| !raw_ok(j)) {
+            let (m, hint) = j.mark().map_err(|w| it.bad(i, w))?;
+            slow.push((i, m, hint));
+        }
+        let done = capture_slow(it.id, &slow, &fss, &roots, sh.holder, sh.deadline)?;
+        Ok(assemble(&it, flags, queued, &fss, &jobs, done))
+    }
+
+    /// Per filesystem of `jobs`, once per dump and (namespace, root) of the
+    /// task: which task's mounts show it, the mount's root (for
+    /// open_by_handle_at), where that root shows in our links, and the
+    /// filesystem's identity. Returns the task's view.
+    fn filesystems_of(&mut self, it: &Instance<'_, '_>, jobs: &[Job<'_>], others: &[(u32, i32)]) -> Result<usize, InotifyError> {
+        let owner = self.view_index(it.pid)?;
+        let mut first: HashMap<u32, usize> = HashMap::new();
         for (i, j) in jobs.iter().enumerate() {
-            if !raw_ok(j) {
-                let (m, hint) = j.mark().map_err(|w| bad(i + 1, w))?;
-                slow.push((i, m, hint));
+            first.entry(j.sdev()).or_insert(i);
+        }
+        for (&sdev, &i) in &first {
+            if !self.fss.contains_key(&(owner, sdev)) {
+                let (m, _) = jobs[i].mark().map_err(|w| it.bad(i, w))?;
+                let fs = self.filesystem(it.pid, &m, it.id, others)?;
+                self.fss.insert((owner, sdev), fs);
             }
         }
-        let done = self.capture_slow(id, &slow, &fss, &roots, holder, deadline)?;
-
-        // Our entry: our fields (the filesystems once each), then the
-        // watches: CRIU's run of them as it is when every one is CRIU's,
-        // else each one, CRIU's bytes or ours.
-        let mut fs: Vec<NotifyFsEntry> = fss
-            .iter()
-            .map(|(sdev, f)| NotifyFsEntry { s_dev: *sdev, fsid: Some(f.fsid), fs_type: Some(f.fs_type), path_pid: f.path_pid })
-            .collect();
-        fs.sort_by_key(|f| f.s_dev);
-        let head = InotifyFileEntry {
-            id,
-            flags: flags & !(libc::O_CLOEXEC as u32),
-            fown,
-            wd: vec![],
-            queued_bytes: (queued > 0).then_some(queued),
-            fs,
-            format: Some(crate::criu::format::CURRENT),
-        };
-        let body = match criu {
-            Some((_, _, Some(span))) if done.is_empty() => Body::Criu(span),
-            _ => {
-                let mut out = Vec::new();
-                let mut slow_done = done.iter().peekable();
-                for (i, j) in jobs.iter().enumerate() {
-                    match (j, slow_done.peek()) {
-                        (_, Some((k, e))) if *k == i => {
-                            put_field(&mut out, &e.encode_to_vec());
-                            slow_done.next();
-                        }
-                        (Job::Raw { item, .. }, _) => put_field(&mut out, item),
-                        (Job::Mark(_), _) => unreachable!("every watch that is not raw was captured by handle"),
-                    }
-                }
-                Body::Ours(out)
-            }
-        };
-        Ok(CapturedInotify { id, flags: head.flags, fown, watches: jobs.len(), queued_bytes: head.queued_bytes, head: head.encode_to_vec(), body })
+        Ok(owner)
     }
+
+    /// Per filesystem: whether CRIU's paths name objects as this task sees
+    /// them. CRIU checked each (same inode at that path from its
+    /// namespace's root); one check here that the task's root is that root
+    /// makes them ours, with no syscall per watch.
+    fn trusted(&self, owner: usize, it: &Instance<'_, '_>, jobs: &[Job<'_>]) -> Result<HashMap<u32, bool>, InotifyError> {
+        let mut trusted: HashMap<u32, bool> = HashMap::new();
+        for (i, j) in jobs.iter().enumerate() {
+            let Job::Raw { sdev, path: Some(path), .. } = j else { continue };
+            if trusted.contains_key(sdev) {
+                continue;
+            }
+            let (m, _) = j.mark().map_err(|w| it.bad(i, w))?;
+            trusted.insert(*sdev, by_hint(&self.fss[&(owner, *sdev)], &m, path).is_some());
+        }
+        Ok(trusted)
+    }
+}
+
+/// Our entry: our fields (the filesystems once each), then the watches:
+/// CRIU's run of them as it is when every one is CRIU's, else each one,
+/// CRIU's bytes or ours (`done`: the ones captured by handle, by index).
+fn assemble<'a>(
+    it: &Instance<'_, 'a>,
+    flags: u32,
+    queued: u64,
+    fss: &HashMap<u32, &Fs>,
+    jobs: &[Job<'_>],
+    done: Vec<(usize, InotifyWdEntry)>,
+) -> CapturedInotify<'a> {
+    let mut fs: Vec<NotifyFsEntry> = fss
+        .iter()
+        .map(|(sdev, f)| NotifyFsEntry { s_dev: *sdev, fsid: Some(f.fsid), fs_type: Some(f.fs_type), path_pid: f.path_pid })
+        .collect();
+    fs.sort_by_key(|f| f.s_dev);
+    let head = InotifyFileEntry {
+        id: it.id,
+        flags: flags & !(libc::O_CLOEXEC as u32),
+        fown: it.fown,
+        wd: vec![],
+        queued_bytes: (queued > 0).then_some(queued),
+        fs,
+        format: Some(crate::criu::format::CURRENT),
+    };
+    let body = match it.criu {
+        Some((_, _, Some(span))) if done.is_empty() => Body::Criu(span),
+        _ => {
+            let mut out = Vec::new();
+            let mut slow_done = done.iter().peekable();
+            for (i, j) in jobs.iter().enumerate() {
+                match (j, slow_done.peek()) {
+                    (_, Some((k, e))) if *k == i => {
+                        put_field(&mut out, &e.encode_to_vec());
+                        slow_done.next();
+                    }
+                    (Job::Raw { item, .. }, _) => put_field(&mut out, item),
+                    (Job::Mark(_), _) => unreachable!("every watch that is not raw was captured by handle"),
+                }
+            }
+            Body::Ours(out)
+        }
+    };
+    CapturedInotify { id: it.id, flags: head.flags, fown: it.fown, watches: jobs.len(), queued_bytes: head.queued_bytes, head: head.encode_to_vec(), body }
+}
+
+/// One inotify instance to capture: fd `fd` of task `pid` (real pid);
+/// `file` is our own copy of it (pidfd_getfd), used for FIONREAD; `criu`
+/// is CRIU's own entry for this file when it has one: CRIU parsed the same
+/// fdinfo a moment ago, with the tasks frozen, and kept every mask bit, so
+/// its watch list is used instead of reading the (for 100k watches, 12 MB
+/// and 0.3 s) fdinfo text again.
+pub struct Instance<'e, 'a> {
+    pub pid: i32,
+    pub fd: i32,
+    pub file: BorrowedFd<'e>,
+    pub id: u32,
+    pub fown: FownEntry,
+    pub criu: Option<CriuWatches<'e, 'a>>,
+}
+
+/// What every capture of one dump shares: who holds unlinked objects open,
+/// the other tasks of the tree (virtual, real pid), whose mount namespaces
+/// may show watched objects that a task's own does not, and the deadline.
+pub struct Shared<'s> {
+    pub holder: &'s HolderLookup<'s>,
+    pub others: &'s [(u32, i32)],
+    pub deadline: &'s crate::deadline::Deadline,
+}
+
+impl Instance<'_, '_> {
+    fn bad(&self, index: usize, what: String) -> InotifyError {
+        InotifyError::Fdinfo { pid: self.pid, fd: self.fd, source: fdinfo::FdinfoError { line: index + 1, what } }
+    }
+
+    /// The instance's flags and its watches: CRIU's, or from fdinfo.
+    fn jobs(&self) -> Result<(u32, Vec<Job<'_>>), InotifyError> {
+        if let Some((head, items, _)) = self.criu {
+            let jobs = items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| match crate::criu::wire::wd_sdev_and_path(item) {
+                    Some((sdev, path)) => Ok(Job::Raw { item, sdev, path }),
+                    None => Err(self.bad(i, "CRIU's entry: a watch does not decode".into())),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            return Ok((head.flags, jobs));
+        }
+        let (pid, fd) = (self.pid, self.fd);
+        let text = proc::fdinfo(pid, fd)?;
+        let common = fdinfo::parse_common(&text).map_err(|source| InotifyError::Fdinfo { pid, fd, source })?;
+        let marks = fdinfo::parse_inotify(&text).map_err(|source| InotifyError::Fdinfo { pid, fd, source })?;
+        Ok((common.flags, marks.into_iter().map(|m| Job::Mark(Box::new((m, None)))).collect()))
+    }
+}
 
     /// Capture watches by their handles, split over the machine's cores:
     /// this runs while the tasks are frozen. Each worker has its own cwd
@@ -270,8 +301,7 @@ impl Capturer {
     /// criu's own cwd is never touched. Where the handle cannot be opened
     /// (overlayfs without nfs_export answers ESTALE), CRIU's path is checked
     /// by inode and used. Returns (job index, entry) in job order.
-    fn capture_slow(
-        &self,
+fn capture_slow(
         id: u32,
         slow: &[(usize, fdinfo::InotifyMark, Option<String>)],
         fss: &HashMap<u32, &Fs>,
@@ -310,7 +340,6 @@ impl Capturer {
             handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect::<Result<Vec<_>, _>>()
         })?;
         Ok(parts.into_iter().flatten().collect())
-    }
 }
 
 /// CRIU's own entry for a file (without its watches), its watches encoded

@@ -17,7 +17,8 @@ use crate::config::{Config, QueuedPolicy};
 use crate::criu::image;
 use crate::criu::takeover::{self, FdinfoChange, Patch};
 use crate::criu::tree::{Tree, TreeError};
-use crate::inotify::{capture::CapturedInotify, capture::Capturer, InotifyError};
+use crate::inotify::capture::{CapturedInotify, Capturer, Instance, Shared};
+use crate::inotify::InotifyError;
 use super::{keep_until_exit, HookResult, ENOTSUP};
 use crate::criu::image::{EVENTPOLL_IMG, INOTIFY_IMG};
 use crate::deadline::{run_bounded, Bounded, Deadline};
@@ -256,53 +257,18 @@ fn takeover(dir: BorrowedFd<'_>, state: &State, b: &Bounded) -> Result<usize, Er
 /// Read every inotify and epoll file of the frozen tree.
 fn capture<'a>(tree: &'a Tree, state: &State, b: &Bounded) -> Result<Captured<'a>, Error> {
     let pids = PidMap::new(state.pids.iter().copied());
-    let mut pidfds: HashMap<i32, OwnedFd> = HashMap::new();
-    let mut getfd = |real: i32, fd: u32| -> Result<OwnedFd, SysError> {
-        if let std::collections::hash_map::Entry::Vacant(e) = pidfds.entry(real) {
-            e.insert(proc::pidfd(real)?);
-        }
-        proc::getfd(pidfds[&real].as_fd(), real, fd as i32)
-    };
-    let holder_of = |id: u32| tree.holder(id).ok_or(TreeError::NoHolder(id));
     let holders = UnlinkedHolders::new(tree, &pids);
-    let holder_lookup = |dev: u64, ino: u64| holders.find(dev, ino);
-    let all_tasks: Vec<(u32, i32)> = tree.tasks.iter().filter_map(|t| Some((t.vpid, pids.real(t.vpid).ok()?))).collect();
-    let mut capturer = Capturer::default();
+    let holder = |dev: u64, ino: u64| holders.find(dev, ino);
+    let others: Vec<(u32, i32)> = tree.tasks.iter().filter_map(|t| Some((t.vpid, pids.real(t.vpid).ok()?))).collect();
+    let shared = Shared { holder: &holder, others: &others, deadline: &b.deadline };
+    let mut cx = Capture { tree, pids: &pids, pidfds: HashMap::new(), capturer: Capturer::default(), targets: TargetSearch::new(tree, &pids) };
     let mut out = Captured::default();
-
     for id in tree.files_of_type(FdTypes::Inotify) {
-        let (vpid, fd) = holder_of(id)?;
-        b.doing(format!("capturing inotify id {id} (pid {vpid} fd {fd})"));
-        let real = pids.real(vpid)?;
-        let file = getfd(real, fd)?;
-        let f = &tree.files[&id];
-        let criu = f.entry.ify.as_ref();
-        let fown = criu.map(|e| e.fown).unwrap_or_default();
-        // CRIU's watches, still encoded (a small entry was decoded whole).
-        let decoded: Vec<Vec<u8>> = criu.map(|e| e.wd.iter().map(prost::Message::encode_to_vec).collect()).unwrap_or_default();
-        let items: Vec<&[u8]> = f.watches.items.iter().map(|r| &tree.files_img[r.clone()]).chain(decoded.iter().map(Vec::as_slice)).collect();
-        let span = f.watches.span.clone().map(|r| &tree.files_img[r]);
-        let criu = criu.map(|e| (e, items.as_slice(), span));
-        let e = capturer.capture(real, fd as i32, file.as_fd(), id, fown, &holder_lookup, &all_tasks, criu, &b.deadline)?;
-        out.inotify.push((e, At::Task { vpid, fd }));
+        out.inotify.push(cx.inotify(id, &shared, b)?);
     }
-
-    let mut targets = TargetSearch::new(tree, &pids);
     for id in tree.files_of_type(FdTypes::Eventpoll) {
-        let (vpid, fd) = holder_of(id)?;
-        b.doing(format!("capturing eventpoll id {id} (pid {vpid} fd {fd})"));
-        let real = pids.real(vpid)?;
-        let criu = tree.files[&id].entry.epfd.as_ref();
-        let fown = criu.map(|e| e.fown).unwrap_or_default();
-        let criu_tfds = criu.map(|e| e.tfd.as_slice()).unwrap_or(&[]);
-        let epoll = EpollAt { pid: real, fd: fd as i32 };
-        let mut resolve = |t: &EpollTarget, toff: u32, index: usize, total: usize| {
-            targets.resolve(epoll, t, toff, criu_named(tree, vpid, criu_tfds, t, index, total))
-        };
-        let e = epoll::capture::capture(real, fd as i32, id, fown, &mut resolve, &b.deadline)?;
-        out.eventpoll.push((e, At::Task { vpid, fd }));
+        out.eventpoll.push(cx.eventpoll(id, b)?);
     }
-
     // Files CRIU handed us itself: their owner is CRIU's ext entry's.
     let me = std::process::id() as i32;
     for (copy, id, kind) in &state.ext {
@@ -310,20 +276,78 @@ fn capture<'a>(tree: &'a Tree, state: &State, b: &Bounded) -> Result<Captured<'a
         let fd = copy.as_raw_fd();
         match kind {
             Kind::Inotify => {
-                let fown = FownEntry::default();
-                let e = capturer.capture(me, fd, copy.as_fd(), *id, fown, &holder_lookup, &all_tasks, None, &b.deadline)?;
-                out.inotify.push((e, At::ExtHook));
+                let it = Instance { pid: me, fd, file: copy.as_fd(), id: *id, fown: FownEntry::default(), criu: None };
+                out.inotify.push((cx.capturer.capture(it, &shared)?, At::ExtHook));
             }
             Kind::Eventpoll => {
                 let epoll = EpollAt { pid: me, fd };
+                let targets = &mut cx.targets;
                 let mut resolve = |t: &EpollTarget, toff: u32, _: usize, _: usize| targets.resolve(epoll, t, toff, None);
                 let e = epoll::capture::capture(me, fd, *id, FownEntry::default(), &mut resolve, &b.deadline)?;
                 out.eventpoll.push((e, At::ExtHook));
             }
         }
     }
-    targets.report();
+    cx.targets.report();
     Ok(out)
+}
+
+/// The capture of the tree's own files: what they share.
+struct Capture<'a, 'p> {
+    tree: &'a Tree,
+    pids: &'p PidMap,
+    /// One pidfd per task, opened on first use.
+    pidfds: HashMap<i32, OwnedFd>,
+    capturer: Capturer,
+    targets: TargetSearch<'p>,
+}
+
+impl<'a, 'p> Capture<'a, 'p> {
+    /// Where file `id` is open (the first holder) and the task's real pid.
+    fn holder(&self, id: u32) -> Result<(u32, u32, i32), Error> {
+        let (vpid, fd) = self.tree.holder(id).ok_or(TreeError::NoHolder(id))?;
+        Ok((vpid, fd, self.pids.real(vpid)?))
+    }
+
+    /// Our copy of fd `fd` of task `real`.
+    fn getfd(&mut self, real: i32, fd: u32) -> Result<OwnedFd, SysError> {
+        if let std::collections::hash_map::Entry::Vacant(e) = self.pidfds.entry(real) {
+            e.insert(proc::pidfd(real)?);
+        }
+        proc::getfd(self.pidfds[&real].as_fd(), real, fd as i32)
+    }
+
+    fn inotify(&mut self, id: u32, shared: &Shared<'_>, b: &Bounded) -> Result<(CapturedInotify<'a>, At), Error> {
+        let (vpid, fd, real) = self.holder(id)?;
+        b.doing(format!("capturing inotify id {id} (pid {vpid} fd {fd})"));
+        let file = self.getfd(real, fd)?;
+        let tree = self.tree;
+        let f = &tree.files[&id];
+        let criu = f.entry.ify.as_ref();
+        // CRIU's watches, still encoded (a small entry was decoded whole).
+        let decoded: Vec<Vec<u8>> = criu.map(|e| e.wd.iter().map(prost::Message::encode_to_vec).collect()).unwrap_or_default();
+        let items: Vec<&[u8]> = f.watches.items.iter().map(|r| &tree.files_img[r.clone()]).chain(decoded.iter().map(Vec::as_slice)).collect();
+        let span = f.watches.span.clone().map(|r| &tree.files_img[r]);
+        let fown = criu.map(|e| e.fown).unwrap_or_default();
+        let it = Instance { pid: real, fd: fd as i32, file: file.as_fd(), id, fown, criu: criu.map(|e| (e, items.as_slice(), span)) };
+        Ok((self.capturer.capture(it, shared)?, At::Task { vpid, fd }))
+    }
+
+    fn eventpoll(&mut self, id: u32, b: &Bounded) -> Result<(EventpollFileEntry, At), Error> {
+        let (vpid, fd, real) = self.holder(id)?;
+        b.doing(format!("capturing eventpoll id {id} (pid {vpid} fd {fd})"));
+        let tree = self.tree;
+        let criu = tree.files[&id].entry.epfd.as_ref();
+        let fown = criu.map(|e| e.fown).unwrap_or_default();
+        let criu_tfds = criu.map(|e| e.tfd.as_slice()).unwrap_or(&[]);
+        let epoll = EpollAt { pid: real, fd: fd as i32 };
+        let targets = &mut self.targets;
+        let mut resolve = |t: &EpollTarget, toff: u32, index: usize, total: usize| {
+            targets.resolve(epoll, t, toff, criu_named(tree, vpid, criu_tfds, t, index, total))
+        };
+        let e = epoll::capture::capture(real, fd as i32, id, fown, &mut resolve, &b.deadline)?;
+        Ok((e, At::Task { vpid, fd }))
+    }
 }
 
 /// The file CRIU's own entry names for registration `t` (the `index`-th of
