@@ -14,11 +14,13 @@ CRIU_PATH    := $(CACHE)/criu-path
 # .cache/criu-4.2.x by default, whatever version provision-criu.sh built.
 CRIU_TREE_PATH := $(CACHE)/criu-tree
 SOURCES      := $(shell find src proto criu-headers -type f) Cargo.toml build.rs
+# The criu-dev snapshot (test-criu-dev): beside the repo, also in CI.
+CRIU_DEV_SRC ?= $(CURDIR)/../shared/criu-src
 
 export CRIU_NOTIFY_TOP := $(CURDIR)
 
 .PHONY: all deps criu criu-tree criu-ext plugin demo test unit integration zdtm bench fuzz \
-        install uninstall test-containers clean
+        install uninstall test-containers test-criu-4.1 test-criu-dev clean
 
 all: criu plugin demo
 
@@ -78,6 +80,26 @@ integration: $(PLUGIN) $(if $(CRIU_EXT),,$(CRIU_EXT_PATH))
 # zdtm runs from a CRIU tree (its own criu); CRIU_TREE= picks another.
 zdtm: $(PLUGIN) $(if $(CRIU_TREE),,$(CRIU_TREE_PATH))
 	@CRIU_TREE="$${CRIU_TREE:-$$(cat $(CRIU_TREE_PATH))}" bash test/scripts/zdtm.sh
+
+# The integration suite against CRIU 4.1.x (Debian trixie's source package,
+# built into .cache/criu-4.1.x) and its ext build. Not part of `make test`.
+test-criu-4.1: $(PLUGIN)
+	@tree=$$(CRIU_WANT=4.1 bash test/scripts/provision-criu.sh --tree | tail -1) && \
+	ext=$$(CRIU_EXT_BASE="$$tree" bash test/scripts/provision-criu-ext.sh | tail -1) && \
+	echo "test-criu-4.1: CRIU $$tree/criu/criu, ext $$ext" && \
+	CRIU="$$tree/criu/criu" CRIU_EXT="$$ext" CRIU_TREE="$$tree" $(MAKE) --no-print-directory integration
+
+# CRIU's development branch, from the snapshot in $(CRIU_DEV_SRC), built
+# into .cache/criu-dev (and its ext build): the integration suite, then
+# zdtm's inotify/epoll/fanotify tests from that tree. Both always run.
+test-criu-dev: $(PLUGIN)
+	@tree=$$(CRIU_WANT=dev CRIU_DEV_SRC="$(CRIU_DEV_SRC)" bash test/scripts/provision-criu.sh --tree | tail -1) && \
+	ext=$$(CRIU_EXT_BASE="$$tree" bash test/scripts/provision-criu-ext.sh | tail -1) && \
+	echo "test-criu-dev: CRIU $$tree/criu/criu, ext $$ext" && rc=0 && \
+	{ CRIU="$$tree/criu/criu" CRIU_EXT="$$ext" CRIU_TREE="$$tree" \
+		$(MAKE) --no-print-directory integration || rc=1; } && \
+	{ CRIU_TREE="$$tree" bash test/scripts/zdtm.sh || rc=1; } && \
+	exit $$rc
 
 bench: $(PLUGIN)
 	@bash test/scripts/bench.sh
