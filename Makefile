@@ -56,8 +56,9 @@ demo: $(PLUGIN)
 	@bash test/scripts/demo.sh
 
 # Unit tests (pure logic and real syscalls), then the integration tests that
-# drive the real criu binary, then CRIU's own zdtm tests with the plugin.
-test: unit integration zdtm test-containers
+# drive the real criu binary, then CRIU's own zdtm tests with the plugin,
+# the containers, and the integration tests again against CRIU 4.1.x.
+test: unit integration zdtm test-containers test-criu-4.1
 
 unit: $(CRIU_PATH)
 	$(CARGO) test --release --lib --test fuzz_regressions
@@ -82,7 +83,8 @@ zdtm: $(PLUGIN) $(if $(CRIU_TREE),,$(CRIU_TREE_PATH))
 	@CRIU_TREE="$${CRIU_TREE:-$$(cat $(CRIU_TREE_PATH))}" bash test/scripts/zdtm.sh
 
 # The integration suite against CRIU 4.1.x (Debian trixie's source package,
-# built into .cache/criu-4.1.x) and its ext build. Not part of `make test`.
+# built into .cache/criu-4.1.x) and its ext build: about a minute once
+# built, a few more to build it. The last step of `make test`.
 test-criu-4.1: $(PLUGIN)
 	@tree=$$(CRIU_WANT=4.1 bash test/scripts/provision-criu.sh --tree | tail -1) && \
 	ext=$$(CRIU_EXT_BASE="$$tree" bash test/scripts/provision-criu-ext.sh | tail -1) && \
