@@ -332,7 +332,8 @@ analyze() {
 	    pass
 
 	# CRIU's own restore of inotify (criu/fsnotify.c) and epoll
-	# (criu/eventpoll.c) files, as logged by CRIU 4.1.1.
+	# (criu/eventpoll.c) files, as logged by CRIU 4.1.1, 4.2.1 and criu-dev
+	# (the same lines in all three).
 	collected = re.compile(r"fsnotify: Collected id (0x[0-9a-f]+)")
 	others = re.compile(r"fsnotify: \s*Restore 0x[0-9a-f]+ wd for"
 	                    r"|fsnotify: \s*Restore inotify watch"
