@@ -62,17 +62,38 @@ fn stage_name(stage: c_int) -> &'static str {
     }
 }
 
+/// Which CRIU a hook table of `hooks` entries belongs to.
+fn criu_series(hooks: Option<usize>) -> String {
+    match hooks {
+        Some(12) => "4.1.x, 12 hooks".to_owned(),
+        Some(13) => "4.2.x, 13 hooks".to_owned(),
+        Some(n) if n > 13 => format!("development branch, {n} hooks"),
+        Some(n) => format!("older than 4.1, {n} hooks"),
+        None => "hook count unknown".to_owned(),
+    }
+}
+
 extern "C" fn cr_init(stage: c_int) -> c_int {
     criu_log::init();
     guard("init", || {
         fault_panic("panic-init");
         let cfg = crate::config::Config::get();
+        let hooks = criu_syms::criu_hook_count();
         log::info!(
-            "criu-notify {} loaded for {} (restore-ext-file ABI: {})",
+            "criu-notify {} loaded for {} (criu {}; restore-ext-file ABI: {})",
             env!("CARGO_PKG_VERSION"),
             stage_name(stage),
+            criu_series(hooks),
             if criu_syms::restore_ext_file_has_retry() { "id, retry_needed" } else { "id" }
         );
+        // CRIU's version is not exported; its hook table's size tells 4.1.
+        if hooks == Some(12) {
+            if let Err(e) = crate::sys::net::inet_so_passcred() {
+                if e.errno == rustix::io::Errno::OPNOTSUPP {
+                    log::warn!("criu 4.1.x cannot dump TCP/UDP sockets on this kernel ({e}); use CRIU >= 4.2");
+                }
+            }
+        }
         if let Some(src) = &cfg.source {
             log::info!("settings read from {src}");
         }
@@ -194,6 +215,14 @@ mod tests {
         for i in [0, 1, 4, 5, 6, 7, 8, 10] {
             assert!(!CR_PLUGIN_DESC.has_hook(i), "hook {i}");
         }
+    }
+
+    #[test]
+    fn criu_is_named_by_its_hook_count() {
+        assert_eq!(criu_series(Some(12)), "4.1.x, 12 hooks");
+        assert_eq!(criu_series(Some(13)), "4.2.x, 13 hooks");
+        assert_eq!(criu_series(Some(15)), "development branch, 15 hooks");
+        assert_eq!(criu_series(None), "hook count unknown");
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod fdinfo;
 pub mod fhandle;
 pub mod kcmp;
 pub mod mounts;
+pub mod net;
 pub mod notify;
 pub mod proc;
 pub mod shared;

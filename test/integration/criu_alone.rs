@@ -1,4 +1,4 @@
-//! Harness self-checks: cases that CRIU 4.1.1's own inotify/epoll code
+//! Harness self-checks: cases that CRIU's own inotify/epoll code (4.1.1, 4.2.1)
 //! restores correctly, checkpointed and restored WITHOUT the plugin (`--lib`
 //! pointing at an empty directory). When these fail, the harness or the
 //! machine is broken, not the plugin.

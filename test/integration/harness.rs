@@ -114,7 +114,10 @@ pub fn env() -> &'static Env {
         {
             trees.push(t);
         }
-        trees.push(manifest.join(".cache/criu-4.1.1"));
+        // The provisioned tree (`make criu-tree`), e.g. for a criu from PATH.
+        if let Ok(t) = fs::read_to_string(manifest.join(".cache/criu-tree")) {
+            trees.push(PathBuf::from(t.trim()));
+        }
         let criu_tree = trees
             .into_iter()
             .find(|t| t.join("crit/crit/__main__.py").exists() && t.join("lib/pycriu").exists());

@@ -139,3 +139,52 @@ fn plugin_images_decode_with_stock_crit() {
         }
     }
 }
+
+/// The plugin's load line names the running CRIU by the size of its hook
+/// table (CRIU exports no version), and under CRIU 4.1.x, on a kernel that
+/// answers EOPNOTSUPP to getsockopt(SO_PASSCRED) on an inet socket (which
+/// 4.1.x asks on every socket it dumps), a warning says it cannot dump
+/// TCP/UDP sockets. No other CRIU gets that warning.
+#[test]
+fn load_line_names_criu_and_warns_about_41_sockets() {
+    let out = std::process::Command::new(&env().criu).arg("--version").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let version = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Version:"))
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_else(|| panic!("criu --version: {text}"));
+    let is_41 = version == "4.1" || version.starts_with("4.1.");
+    let kernel_refuses = criu_notify::sys::net::inet_so_passcred()
+        .err()
+        .is_some_and(|e| e.errno == rustix::io::Errno::OPNOTSUPP);
+    let t = TestDir::new("loading_version");
+    let cr = checkpoint_restore(&t, "inotify", "none", true, |_| {});
+    for (stage, r) in [("dump", &cr.dump), ("restore", &cr.restore)] {
+        let line = r
+            .plugin_lines()
+            .into_iter()
+            .find(|l| l.contains("notify_plugin: criu-notify"))
+            .unwrap_or_else(|| panic!("{stage}.log: no load line\n{}", r.summary()))
+            .to_owned();
+        let want: &[&str] = if is_41 {
+            &["(criu 4.1.x, 12 hooks;"]
+        } else if version.starts_with("4.2") {
+            // criu-dev reports 4.2 too.
+            &["(criu 4.2.x, 13 hooks;", "(criu development branch, "]
+        } else {
+            &["(criu "]
+        };
+        assert!(
+            want.iter().any(|w| line.contains(w)),
+            "{stage}.log, criu {version}: load line does not name it as one of {want:?}: {line}"
+        );
+        let warned = r.log.contains("cannot dump TCP/UDP sockets on this kernel");
+        assert_eq!(
+            warned,
+            is_41 && kernel_refuses,
+            "{stage}.log, criu {version}, kernel refuses SO_PASSCRED on inet: {kernel_refuses}; warning logged: {warned}\n{}",
+            r.summary()
+        );
+    }
+}

@@ -48,7 +48,8 @@ TOP="${CRIU_NOTIFY_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 cd "$TOP"
 
 CRIU="${CRIU:-$(cat "$TOP/.cache/criu-path" 2>/dev/null || true)}"
-CRIU_TREE="$TOP/.cache/criu-4.1.1"
+# crit: $CRIU_TREE, else the provisioned tree (make criu-tree).
+CRIU_TREE="${CRIU_TREE:-$(cat "$TOP/.cache/criu-tree" 2>/dev/null || true)}"
 PY=/usr/bin/python3
 SCENARIOS=(runc-tmpfs-volume runc-same-fs podman-overlay podman-nfs-export)
 [[ -n "${CONTAINERS_ONLY:-}" ]] && read -r -a SCENARIOS <<<"$CONTAINERS_ONLY"
@@ -65,7 +66,7 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 [[ -n "$CRIU" ]] || die "no CRIU (run: make criu, or set CRIU=)"
 CRIU="$(readlink -f "$CRIU")"
 [[ -x "$CRIU" ]] || die "$CRIU is not executable"
-[[ -f "$CRIU_TREE/crit/crit/__main__.py" ]] || die "no crit in $CRIU_TREE (run: make criu)"
+[[ -f "$CRIU_TREE/crit/crit/__main__.py" ]] || die "no crit in ${CRIU_TREE:-(no CRIU tree)} (run: make criu-tree)"
 T_START="$(now)"
 
 # --- packages ---------------------------------------------------------------

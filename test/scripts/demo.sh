@@ -12,7 +12,12 @@ TOP="${CRIU_NOTIFY_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 cd "$TOP"
 
 CRIU="${CRIU:-$(cat "$TOP/.cache/criu-path" 2>/dev/null || command -v criu || true)}"
-CRIU_TREE="$TOP/.cache/criu-4.1.1"
+# crit, to show the plugin's image: $CRIU_TREE, the provisioned tree, or
+# the tree $CRIU was built in; the demo leaves that step out without one.
+CRIU_TREE="${CRIU_TREE:-$(cat "$TOP/.cache/criu-tree" 2>/dev/null || true)}"
+if [[ ! -f "$CRIU_TREE/crit/crit/__main__.py" && -n "$CRIU" ]]; then
+	CRIU_TREE="$(dirname "$(dirname "$(readlink -f "$CRIU")")")"
+fi
 PLUGINS="$TOP/plugins" # absolute: criu chdirs into the image dir
 BIN="$TOP/test/out/bin/demo"
 
@@ -127,7 +132,7 @@ else
 		echo "(no fsnotify/eventpoll lines in restore.log)"
 fi
 
-if [[ -f "$IMG/notify-inotify.img" ]]; then
+if [[ -f "$IMG/notify-inotify.img" && -f "$CRIU_TREE/crit/crit/__main__.py" ]]; then
 	hdr "crit decode notify-inotify.img (watches)"
 	PYTHONPATH="$CRIU_TREE/lib:$CRIU_TREE/crit" /usr/bin/python3 -m crit decode \
 		-i "$IMG/notify-inotify.img" --pretty 2>&1 |

@@ -4,9 +4,9 @@
 #
 # Stock CRIU dumps those fds with its own code (criu/files.c, dump_one_file:
 # anon inodes `inotify` and `[eventpoll]` get inotify_dump_ops and
-# eventpoll_dump_ops). This copies the provisioned CRIU tree (default
-# .cache/criu-4.1.1, from `make criu`; CRIU_EXT_BASE=<tree> for another)
-# to <tree>-ext, changes those two lines of dump_one_file so that such fds
+# eventpoll_dump_ops). This copies a CRIU tree (CRIU_EXT_BASE=<tree>;
+# default the provisioned one, .cache/criu-tree or `provision-criu.sh
+# --tree`: CRIU 4.2.x) to <tree>-ext, changes those two lines of dump_one_file so that such fds
 # take the path of unknown anon inodes, dump_unsupp_fd(), i.e. files-ext.c's
 # dump_one_ext_file() -> run_plugins(DUMP_EXT_FILE, lfd, id) and an EXT
 # entry in files.img, and rebuilds `criu` (only files.o changes: seconds).
@@ -17,18 +17,18 @@ set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${CRIU_NOTIFY_CACHE:-$top/.cache}
-BASE=${CRIU_EXT_BASE:-$CACHE/criu-4.1.1}
-BASE=${BASE%/}
-DST=$BASE-ext
 MARK="criu-notify: ext-file test build"
 
 log() { echo "provision-criu-ext: $*" >&2; }
 
-if [ ! -f "$BASE/criu/files.c" ]; then
-	log "no CRIU tree at $BASE: provisioning it (make criu)"
-	CRIU_NOTIFY_BUILD_CRIU=1 CRIU= bash "$top/test/scripts/provision-criu.sh" >/dev/null
+BASE=${CRIU_EXT_BASE:-$(cat "$CACHE/criu-tree" 2>/dev/null || true)}
+if [ -z "$BASE" ] || [ ! -f "$BASE/criu/files.c" ]; then
+	log "no CRIU tree${BASE:+ at $BASE}: provisioning it (provision-criu.sh --tree)"
+	BASE=$(bash "$top/test/scripts/provision-criu.sh" --tree | tail -1)
 fi
+BASE=${BASE%/}
 [ -f "$BASE/criu/files.c" ] || { log "no CRIU tree at $BASE"; exit 1; }
+DST=$BASE-ext
 
 if [ ! -f "$DST/criu/files.c" ]; then
 	log "copying $BASE to $DST"
@@ -53,7 +53,7 @@ fi
 bin=$DST/criu/criu
 if [ ! -x "$bin" ] || [ "$f" -nt "$bin" ]; then
 	log "building criu in $DST"
-	make -C "$DST" -j"$(nproc)" criu >&2
+	make -C "$DST" -j"${CRIU_NOTIFY_JOBS:-$(nproc)}" criu >&2
 fi
 "$bin" --version >/dev/null || { log "$bin does not run"; exit 1; }
 echo "$bin"

@@ -4,9 +4,10 @@
 # CRIU, checkpointed and restored every inotify/epoll file.   (`make zdtm`)
 #
 # What it does:
-#   * uses the CRIU tree that provision-criu.sh built
-#     ($CRIU_NOTIFY_TOP/.cache/criu-4.1.1); builds zdtm's lib and the static
-#     tests it needs when they are missing;
+#   * uses the CRIU tree $CRIU_TREE, by default the one provision-criu.sh
+#     built (named in $CRIU_NOTIFY_TOP/.cache/criu-tree, `make criu-tree`;
+#     CRIU 4.2.x); zdtm runs that tree's criu. Builds zdtm's lib and the
+#     static tests it needs when they are missing;
 #   * copies plugins/notify_plugin.so into <tree>/test/plugins/ (zdtm points
 #     CRIU_LIBS_DIR there, and CRIU loads every *.so in it) and removes it again
 #     on exit, also when interrupted;
@@ -35,6 +36,8 @@
 #                               of them that its .desc allows)
 #   ZDTM_RUN_TIMEOUT=180        seconds before one zdtm.py run is killed
 #   ZDTM_PLUGIN=path            plugin to load instead of plugins/notify_plugin.so
+#   CRIU_TREE=dir               CRIU tree to run zdtm from (`make test-criu-dev`
+#                               passes .cache/criu-dev)
 #                               (its descriptor must still be "notify_plugin")
 #
 # Notes on this machine kind (root without CAP_SYS_RESOURCE):
@@ -50,7 +53,9 @@
 set -euo pipefail
 
 top=${CRIU_NOTIFY_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-tree=$top/.cache/criu-4.1.1
+tree=${CRIU_TREE:-$(cat "$top/.cache/criu-tree" 2>/dev/null || true)}
+[ -n "$tree" ] || { echo "zdtm: no CRIU tree; run 'make criu-tree' first (or set CRIU_TREE)" >&2; exit 1; }
+tree=${tree%/}
 tdir=$tree/test                     # zdtm.py's directory
 static=$tdir/zdtm/static
 plugin=${ZDTM_PLUGIN:-$top/plugins/notify_plugin.so}
@@ -164,8 +169,8 @@ for t in "${main_tests[@]}" "${system_tests[@]}"; do
 done
 if [ "$need_build" = 1 ]; then
 	log "building zdtm lib and static tests"
-	make -C "$tdir/zdtm/lib" -j"$(nproc)" >&2
-	make -C "$static" -j"$(nproc)" "${main_tests[@]}" "${system_tests[@]}" >&2
+	make -C "$tdir/zdtm/lib" -j"${CRIU_NOTIFY_JOBS:-$(nproc)}" >&2
+	make -C "$static" -j"${CRIU_NOTIFY_JOBS:-$(nproc)}" "${main_tests[@]}" "${system_tests[@]}" >&2
 fi
 
 kill_leftovers
@@ -327,7 +332,8 @@ analyze() {
 	    pass
 
 	# CRIU's own restore of inotify (criu/fsnotify.c) and epoll
-	# (criu/eventpoll.c) files, as logged by CRIU 4.1.1.
+	# (criu/eventpoll.c) files, as logged by CRIU 4.1.1, 4.2.1 and criu-dev
+	# (the same lines in all three).
 	collected = re.compile(r"fsnotify: Collected id (0x[0-9a-f]+)")
 	others = re.compile(r"fsnotify: \s*Restore 0x[0-9a-f]+ wd for"
 	                    r"|fsnotify: \s*Restore inotify watch"
