@@ -259,107 +259,126 @@ pub fn commit(
 ) -> Result<(), TakeoverError> {
     // Test builds only; in a release build every injection point is dead.
     let fault = fault.filter(|_| cfg!(any(test, feature = "fault-injection")));
-    let inject = |step: &'static str| inject(fault, step);
-    let cleanup_new = || {
-        for (n, _) in files {
-            let _ = image::remove(dir, &format!("{n}{NEW}"));
-        }
-    };
+    let c = Commit { dir, files, patches, fault };
     // 1. New files beside the old ones.
-    for (i, (name, bytes)) in files.iter().enumerate() {
-        let mode = image::mode_of(dir, name).unwrap_or(image::IMAGE_MODE);
-        let r = image::write_pieces(dir, &format!("{name}{NEW}"), bytes, mode)
-            .map_err(TakeoverError::from)
-            .and_then(|()| if i == 0 { inject("write-new") } else { Ok(()) });
-        if let Err(e) = r {
-            cleanup_new();
-            return Err(e);
-        }
-    }
-    if let Err(e) = inject("before-journal") {
-        cleanup_new();
+    if let Err(e) = c.write_new().and_then(|()| inject(fault, "before-journal")) {
+        c.remove_new();
         return Err(e);
     }
     // 2. Keep the originals (hard links), then the commit point.
     let mut kept = Vec::new();
-    let keep = |kept: &mut Vec<String>| -> Result<(), TakeoverError> {
-        for (n, _) in files {
-            let orig = format!("{n}{ORIG}");
-            let _ = image::remove(dir, &orig);
-            match rustix::fs::linkat(dir, n.as_str(), dir, orig.as_str(), rustix::fs::AtFlags::empty()) {
-                Ok(()) => kept.push(n.clone()),
-                Err(rustix::io::Errno::NOENT) => {}
-                Err(e) => {
-                    return Err(ImageError::Io { file: n.clone(), op: "link original", source: e.into() }.into())
-                }
-            }
-        }
-        image::write_file(dir, JOURNAL, journal(files, patches).as_bytes(), image::IMAGE_MODE)?;
-        Ok(())
-    };
-    if let Err(e) = keep(&mut kept) {
-        for n in &kept {
-            let _ = image::remove(dir, &format!("{n}{ORIG}"));
-        }
+    if let Err(e) = c.keep_originals(&mut kept).and_then(|()| c.write_journal()) {
+        c.remove(&kept, ORIG);
         let _ = image::remove(dir, JOURNAL);
-        cleanup_new();
+        c.remove_new();
         return Err(e);
     }
-    // 3. Rename into place; undo everything on failure.
-    let mut done: Vec<&str> = Vec::new();
-    let mut result = Ok(());
-    for (i, (name, _)) in files.iter().enumerate() {
-        let r = if i == 1 { inject("mid-rename") } else { Ok(()) }
-            .and_then(|()| image::rename(dir, &format!("{name}{NEW}"), name).map_err(Into::into));
-        match r {
-            Ok(()) => {
-                done.push(name);
-                if i == 0 && fault == Some("stall-after-journal") {
-                    // Test-only: past the commit point with the first file
-                    // switched, so that a test can SIGKILL criu right here.
-                    log::warn!("stalling 30 s after the takeover's commit point (CRIU_NOTIFY_FAULT=stall-after-journal)");
-                    std::thread::sleep(std::time::Duration::from_secs(30));
-                }
-            }
-            Err(e) => {
-                result = Err(e);
-                break;
-            }
-        }
-    }
-    // 4. The bytes patched in place, after every rename (a restore of a
-    //    half-done commit finishes both from the journal).
+    // 3. Rename into place, 4. then patch in place (a restore of a
+    //    half-done commit finishes both from the journal); undo everything
+    //    on failure.
+    let mut renamed: Vec<&str> = Vec::new();
     let mut patched: Vec<&(String, Vec<Patch>)> = Vec::new();
-    if result.is_ok() {
-        for p in patches {
-            match poke(dir, &p.0, p.1.iter().map(|(off, _, after)| (*off, *after))) {
-                Ok(()) => patched.push(p),
-                Err(e) => {
-                    patched.push(p); // maybe partly: undo it too
-                    result = Err(e);
-                    break;
-                }
-            }
-        }
-    }
+    let result = c.rename_all(&mut renamed).and_then(|()| c.patch_all(&mut patched));
     if result.is_err() {
-        for (name, ps) in patched {
-            let _ = poke(dir, name, ps.iter().map(|(off, before, _)| (*off, *before)));
-        }
-        for name in &done {
-            if kept.iter().any(|k| k == name) {
-                let _ = image::rename(dir, &format!("{name}{ORIG}"), name);
-            } else {
-                let _ = image::remove(dir, name);
-            }
-        }
-        cleanup_new();
+        c.undo(&renamed, &patched, &kept);
     }
-    for n in &kept {
-        let _ = image::remove(dir, &format!("{n}{ORIG}"));
-    }
+    c.remove(&kept, ORIG);
     image::remove(dir, JOURNAL)?;
     result
+}
+
+/// One commit under way (see [`commit`]).
+struct Commit<'c, 'f> {
+    dir: BorrowedFd<'c>,
+    files: &'c [(String, image::Pieces<'f>)],
+    patches: &'c [(String, Vec<Patch>)],
+    fault: Option<&'c str>,
+}
+
+impl Commit<'_, '_> {
+    fn write_new(&self) -> Result<(), TakeoverError> {
+        for (i, (name, bytes)) in self.files.iter().enumerate() {
+            let mode = image::mode_of(self.dir, name).unwrap_or(image::IMAGE_MODE);
+            image::write_pieces(self.dir, &format!("{name}{NEW}"), bytes, mode)?;
+            if i == 0 {
+                inject(self.fault, "write-new")?;
+            }
+        }
+        Ok(())
+    }
+
+    fn remove_new(&self) {
+        for (n, _) in self.files {
+            let _ = image::remove(self.dir, &format!("{n}{NEW}"));
+        }
+    }
+
+    /// `names` + `suffix`, best effort.
+    fn remove(&self, names: &[String], suffix: &str) {
+        for n in names {
+            let _ = image::remove(self.dir, &format!("{n}{suffix}"));
+        }
+    }
+
+    /// Hard-link each existing original as `X.notify-orig` (listed in `kept`).
+    fn keep_originals(&self, kept: &mut Vec<String>) -> Result<(), TakeoverError> {
+        for (n, _) in self.files {
+            let orig = format!("{n}{ORIG}");
+            let _ = image::remove(self.dir, &orig);
+            match rustix::fs::linkat(self.dir, n.as_str(), self.dir, orig.as_str(), rustix::fs::AtFlags::empty()) {
+                Ok(()) => kept.push(n.clone()),
+                Err(rustix::io::Errno::NOENT) => {}
+                Err(e) => return Err(ImageError::Io { file: n.clone(), op: "link original", source: e.into() }.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// The commit point.
+    fn write_journal(&self) -> Result<(), TakeoverError> {
+        Ok(image::write_file(self.dir, JOURNAL, journal(self.files, self.patches).as_bytes(), image::IMAGE_MODE)?)
+    }
+
+    fn rename_all<'n>(&'n self, renamed: &mut Vec<&'n str>) -> Result<(), TakeoverError> {
+        for (i, (name, _)) in self.files.iter().enumerate() {
+            if i == 1 {
+                inject(self.fault, "mid-rename")?;
+            }
+            image::rename(self.dir, &format!("{name}{NEW}"), name)?;
+            renamed.push(name);
+            if i == 0 && self.fault == Some("stall-after-journal") {
+                // Test-only: past the commit point with the first file
+                // switched, so that a test can SIGKILL criu right here.
+                log::warn!("stalling 30 s after the takeover's commit point (CRIU_NOTIFY_FAULT=stall-after-journal)");
+                std::thread::sleep(std::time::Duration::from_secs(30));
+            }
+        }
+        Ok(())
+    }
+
+    fn patch_all<'n>(&'n self, patched: &mut Vec<&'n (String, Vec<Patch>)>) -> Result<(), TakeoverError> {
+        for p in self.patches {
+            // A file that failed may be partly patched: it is undone too.
+            patched.push(p);
+            poke(self.dir, &p.0, p.1.iter().map(|(off, _, after)| (*off, *after)))?;
+        }
+        Ok(())
+    }
+
+    /// Put back what `renamed` and `patched` changed.
+    fn undo(&self, renamed: &[&str], patched: &[&(String, Vec<Patch>)], kept: &[String]) {
+        for (name, ps) in patched {
+            let _ = poke(self.dir, name, ps.iter().map(|(off, before, _)| (*off, *before)));
+        }
+        for name in renamed {
+            if kept.iter().any(|k| k == name) {
+                let _ = image::rename(self.dir, &format!("{name}{ORIG}"), name);
+            } else {
+                let _ = image::remove(self.dir, name);
+            }
+        }
+        self.remove_new();
+    }
 }
 
 /// At restore: complete a takeover that criu's death interrupted after its
