@@ -137,8 +137,36 @@ pub fn add_watches(
     let id = entry.id;
     let proc_dir = rustix::fs::open("/proc", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
         .ctx("open", "/proc")?;
-    // Every root a path may be relative to: the task's own, and those of
-    // tasks whose mount namespace shows objects the task's does not.
+    let mut order: Vec<&InotifyWdEntry> = entry.wd.iter().collect();
+    order.sort_unstable_by_key(|w| w.wd);
+    let (roots, want_root) = roots_of(id, &order, task, holder)?;
+    let limit = AtomicUsize::new(usize::MAX);
+    let jobs = Jobs { order: &order, want_root: &want_root, roots: &roots, limit: &limit, deadline };
+    proc::with_private_fd_table(|_| -> Result<Outcome, InotifyError> {
+        let (added, (verdicts, checked)) = jobs.add_and_check(ifd, id, holder, &proc_dir, follow_paths);
+        let out = tally(id, &order, verdicts);
+        match (added, checked) {
+            (Ok(()), Ok(())) => {}
+            (Err((i, e)), Err((j, f))) => return Err(if j <= i { f } else { e }),
+            (Err((_, e)), Ok(())) | (Ok(()), Err((_, e))) => return Err(e),
+        }
+        if std::env::var_os("CRIU_NOTIFY_VERIFY").is_some() {
+            rustix::process::chdir("/").ctx("chdir", "/")?;
+            verify(ifd, entry, &proc_dir, follow_paths)?;
+        }
+        Ok(out)
+    })?
+}
+
+/// Every root a path may be relative to (the task's own, and those of tasks
+/// whose mount namespace shows objects the task's does not), opened once,
+/// and the root of each watch of `order`.
+fn roots_of(
+    id: u32,
+    order: &[&InotifyWdEntry],
+    task: i32,
+    holder: &(dyn Fn(u32) -> Option<i32> + Sync),
+) -> Result<(HashMap<i32, OwnedFd>, Vec<i32>), InotifyError> {
     let mut roots: HashMap<i32, OwnedFd> = HashMap::new();
     let mut root_of = |real: i32| -> Result<(), InotifyError> {
         if let std::collections::hash_map::Entry::Vacant(e) = roots.entry(real) {
@@ -149,11 +177,9 @@ pub fn add_watches(
         Ok(())
     };
     root_of(task)?;
-    let mut want_root: Vec<i32> = Vec::with_capacity(entry.wd.len());
-    let mut order: Vec<&InotifyWdEntry> = entry.wd.iter().collect();
-    order.sort_unstable_by_key(|w| w.wd);
+    let mut want_root: Vec<i32> = Vec::with_capacity(order.len());
     let mut last = task;
-    for w in &order {
+    for w in order {
         let real = match w.path_pid {
             None => task,
             Some(v) => holder(v).ok_or_else(|| InotifyError::BadImage {
@@ -168,71 +194,28 @@ pub fn add_watches(
         }
         want_root.push(real);
     }
+    Ok((roots, want_root))
+}
 
-    let limit = AtomicUsize::new(usize::MAX);
-    let jobs = Jobs { order: &order, want_root: &want_root, roots: &roots, limit: &limit, deadline };
-    proc::with_private_fd_table(|_| -> Result<Outcome, InotifyError> {
-        // Two walks over the watches, one per core: this thread adds them,
-        // a second one checks that each path still leads to the dumped
-        // object (the identity check costs about as much as the add).
-        // Neither changes anything the other sees: each thread has its
-        // own root and cwd, and a failure of either fails the restore.
-        let (added, checked) = if order.len() < CHECK_ON_OWN_THREAD_FROM {
-            // Small instances (a tree of many processes has many): one
-            // thread, add then check; a thread of its own would cost more
-            // than it saves.
-            let added = jobs.add_all(ifd, id, holder, &proc_dir);
-            if let Err((i, _)) = &added {
-                limit.fetch_min(i + 1, Ordering::Relaxed);
+/// Count (and log) the watches whose object is not the one at dump.
+fn tally(id: u32, order: &[&InotifyWdEntry], verdicts: Vec<(usize, Verdict)>) -> Outcome {
+    let mut out = Outcome { watches: order.len(), ..Default::default() };
+    for (i, v) in verdicts {
+        let w = order[i];
+        let path = w.path.as_deref().or(w.f_handle.path.as_deref()).unwrap_or("/");
+        match v {
+            Verdict::Same => {}
+            Verdict::Moved => {
+                out.moved += 1;
+                log::debug!("inotify id {id} wd {}: {path:?} re-attached by path on another filesystem", w.wd);
             }
-            (added, jobs.check_all(id, follow_paths))
-        } else {
-            std::thread::scope(|sc| {
-                let checker = sc.spawn(|| -> Checked {
-                    if let Err(e) = proc::private_cwd() {
-                        limit.store(0, Ordering::Relaxed);
-                        return (vec![], Err((0, e.into())));
-                    }
-                    jobs.check_all(id, follow_paths)
-                });
-                let added = jobs.add_all(ifd, id, holder, &proc_dir);
-                if let Err((i, _)) = &added {
-                    // The checker still judges the watches up to this one: a
-                    // replaced or moved object explains more than the failure.
-                    limit.fetch_min(i + 1, Ordering::Relaxed);
-                }
-                let checked = checker.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-                (added, checked)
-            })
-        };
-        let (verdicts, checked) = checked;
-        let mut out = Outcome { watches: order.len(), ..Default::default() };
-        for (i, v) in verdicts {
-            let w = order[i];
-            let path = w.path.as_deref().or(w.f_handle.path.as_deref()).unwrap_or("/");
-            match v {
-                Verdict::Same => {}
-                Verdict::Moved => {
-                    out.moved += 1;
-                    log::debug!("inotify id {id} wd {}: {path:?} re-attached by path on another filesystem", w.wd);
-                }
-                Verdict::Followed => {
-                    out.followed += 1;
-                    log::warn!("inotify id {id} wd {}: {path:?} is a different object than at dump; watching it (follow_paths)", w.wd);
-                }
+            Verdict::Followed => {
+                out.followed += 1;
+                log::warn!("inotify id {id} wd {}: {path:?} is a different object than at dump; watching it (follow_paths)", w.wd);
             }
         }
-        match (added, checked) {
-            (Ok(()), Ok(())) => {}
-            (Err((i, e)), Err((j, f))) => return Err(if j <= i { f } else { e }),
-            (Err((_, e)), Ok(())) | (Ok(()), Err((_, e))) => return Err(e),
-        }
-        if std::env::var_os("CRIU_NOTIFY_VERIFY").is_some() {
-            rustix::process::chdir("/").ctx("chdir", "/")?;
-            verify(ifd, entry, &proc_dir, follow_paths)?;
-        }
-        Ok(out)
-    })?
+    }
+    out
 }
 
 /// What the identity check found: the watches whose verdict is not `Same`
@@ -252,6 +235,47 @@ struct Jobs<'a> {
 }
 
 impl Jobs<'_> {
+    /// Two walks over the watches: one adds them, the other checks that
+    /// each path still leads to the dumped object (the identity check costs
+    /// about as much as the add). Neither changes anything the other sees:
+    /// each has its own root and cwd, and a failure of either fails the
+    /// restore. From CHECK_ON_OWN_THREAD_FROM watches they run on two cores.
+    fn add_and_check(
+        &self,
+        ifd: BorrowedFd<'_>,
+        id: u32,
+        holder: &(dyn Fn(u32) -> Option<i32> + Sync),
+        proc_dir: &OwnedFd,
+        follow_paths: bool,
+    ) -> (Result<(), (usize, InotifyError)>, Checked) {
+        if self.order.len() < CHECK_ON_OWN_THREAD_FROM {
+            // Small instances (a tree of many processes has many): one
+            // thread, add then check; a thread of its own would cost more
+            // than it saves.
+            let added = self.add_all(ifd, id, holder, proc_dir);
+            if let Err((i, _)) = &added {
+                self.limit.fetch_min(i + 1, Ordering::Relaxed);
+            }
+            return (added, self.check_all(id, follow_paths));
+        }
+        std::thread::scope(|sc| {
+            let checker = sc.spawn(|| -> Checked {
+                if let Err(e) = proc::private_cwd() {
+                    self.limit.store(0, Ordering::Relaxed);
+                    return (vec![], Err((0, e.into())));
+                }
+                self.check_all(id, follow_paths)
+            });
+            let added = self.add_all(ifd, id, holder, proc_dir);
+            if let Err((i, _)) = &added {
+                // The checker still judges the watches up to this one: a
+                // replaced or moved object explains more than the failure.
+                self.limit.fetch_min(i + 1, Ordering::Relaxed);
+            }
+            (added, checker.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+        })
+    }
+
     /// Add every watch, each at its wd. `Err` carries the index of the
     /// failed watch.
     fn add_all(
