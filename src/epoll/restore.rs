@@ -15,7 +15,6 @@
 //! visible effect (a pipe read end: one byte written and read back).
 
 use std::collections::{HashMap, HashSet};
-use std::cell::RefCell;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
 use rustix::event::epoll::{self, CreateFlags, EventData, EventFlags};
@@ -117,67 +116,13 @@ pub fn register_all(
         proc::allow_fd_number(max.saturating_add(16));
         // Our own copy of the instance above every number we will occupy.
         let ep = proc::dup_above(ep, max.saturating_add(1))?;
-        let reg = |t: &EventpollTfdEntry, e: SysError| EpollError::Register { id, target: t.id, tfd: t.tfd, source: e };
-        // Targets placed so far stay at their numbers (number -> file id,
-        // fd): taken in ascending order, the next one fetched usually lands
-        // right at its number (the lowest free one), with no dup2 and no
-        // close per target.
-        let held: RefCell<(&mut proc::Slots, HashMap<i32, u32>)> = RefCell::new((slots, HashMap::new()));
-        // Put the target at exactly its number and run `f` with it there.
-        let placed = |t: &EventpollTfdEntry, f: &mut dyn FnMut(BorrowedFd<'_>) -> Result<(), EpollError>| -> Result<(), EpollError> {
-            let n = t.tfd as i32;
-            let mut h = held.borrow_mut();
-            let (slots, ids) = &mut *h;
-            if ids.get(&n) == Some(&t.id) {
-                return f(slots.get(n).expect("placed"));
-            }
-            let got = fetch(t.id)?;
-            let at = slots.place(got, n).map_err(|e| reg(t, e))?;
-            ids.insert(n, t.id);
-            f(at)
-        };
-        let ctl = |t: &EventpollTfdEntry, events: u32, modify: bool| -> Result<(), EpollError> {
-            placed(t, &mut |fd| {
-                let data = EventData::new_u64(t.data);
-                let flags = EventFlags::from_bits_retain(events);
-                let r = if modify { epoll::modify(&ep, fd, data, flags) } else { epoll::add(&ep, fd, data, flags) };
-                r.ctx(if modify { "epoll_ctl(MOD)" } else { "epoll_ctl(ADD)" }, format_args!("fd {}", t.tfd)).map_err(|e| reg(t, e))
-            })
-        };
+        let mut p = Placer { id, ep, slots, ids: HashMap::new(), fetch };
         let mut out = Outcome { registrations: entry.tfd.len(), ..Default::default() };
         let todo: Vec<&EventpollTfdEntry> = entry.tfd.iter().filter(|t| !skip(t)).collect();
         out.in_task = entry.tfd.len() - todo.len();
-
-        // 1. Disarmed ONESHOTs, alone in the instance: arm for everything,
-        //    collect what is ready, which disarms it.
+        // 1. Disarmed ONESHOTs, alone in the instance.
         let pending: Vec<&EventpollTfdEntry> = todo.iter().copied().filter(|t| disarmed(t)).collect();
-        if !pending.is_empty() {
-            for t in &pending {
-                ctl(t, t.events | ALL_EVENTS, false)?;
-            }
-            let mut fired = drain(&ep, pending.len())?;
-            for t in &pending {
-                if fired.remove(&t.data) {
-                    continue;
-                }
-                // Not ready for anything: make a pipe readable for a moment.
-                let mut nudged = false;
-                placed(t, &mut |fd| {
-                    nudged = nudge_pipe(fd).unwrap_or(false) && {
-                        let f = drain(&ep, pending.len()).unwrap_or_default();
-                        let _ = unnudge_pipe(fd);
-                        f.contains(&t.data)
-                    };
-                    Ok(())
-                })?;
-                if !nudged {
-                    // No logging on this thread: its fd table no longer has
-                    // criu's log fd where criu expects it.
-                    out.rearmed.push(t.tfd);
-                    ctl(t, t.events, true)?;
-                }
-            }
-        }
+        out.rearmed = p.disarmed_oneshots(&pending)?;
         // 2. Everything else, with the exact dumped events, by number.
         let mut rest: Vec<&EventpollTfdEntry> = todo.iter().copied().filter(|t| !disarmed(t)).collect();
         rest.sort_by_key(|t| t.tfd);
@@ -188,13 +133,95 @@ pub fn register_all(
                     .check(|| format!("registering target {} of {n}", i + 1))
                     .map_err(|source| EpollError::Deadline { id, source })?;
             }
-            ctl(t, t.events, false)?;
+            p.ctl(t, t.events, false)?;
         }
         // The targets' copies close with this thread's private fd table
         // when it exits, all at once rather than one close(2) each.
-        held.into_inner().0.leave_to_thread_exit();
+        p.slots.leave_to_thread_exit();
         Ok(out)
     })?
+}
+
+/// Registers targets of epoll `id` (our copy `ep`) from a private fd table,
+/// each placed at exactly its registered number. Targets placed so far
+/// stay at their numbers (`ids`: number -> file id): taken in ascending
+/// order, the next one fetched usually lands right at its number (the
+/// lowest free one), with no dup2 and no close per target.
+struct Placer<'s, 'f> {
+    id: u32,
+    ep: OwnedFd,
+    slots: &'s mut proc::Slots,
+    ids: HashMap<i32, u32>,
+    fetch: &'f Fetch<'f>,
+}
+
+impl Placer<'_, '_> {
+    fn reg(&self, t: &EventpollTfdEntry, e: SysError) -> EpollError {
+        EpollError::Register { id: self.id, target: t.id, tfd: t.tfd, source: e }
+    }
+
+    /// Put the target of `t` at exactly its number (if it is not there).
+    fn place(&mut self, t: &EventpollTfdEntry) -> Result<(), EpollError> {
+        let n = t.tfd as i32;
+        if self.ids.get(&n) != Some(&t.id) {
+            let got = (self.fetch)(t.id)?;
+            if let Err(e) = self.slots.place(got, n) {
+                return Err(self.reg(t, e));
+            }
+            self.ids.insert(n, t.id);
+        }
+        Ok(())
+    }
+
+    /// The target of `t`, once placed.
+    fn target(&self, t: &EventpollTfdEntry) -> BorrowedFd<'_> {
+        self.slots.get(t.tfd as i32).expect("placed")
+    }
+
+    /// EPOLL_CTL_ADD (or MOD) `t` with `events`.
+    fn ctl(&mut self, t: &EventpollTfdEntry, events: u32, modify: bool) -> Result<(), EpollError> {
+        self.place(t)?;
+        let fd = self.target(t);
+        let data = EventData::new_u64(t.data);
+        let flags = EventFlags::from_bits_retain(events);
+        let r = if modify { epoll::modify(&self.ep, fd, data, flags) } else { epoll::add(&self.ep, fd, data, flags) };
+        let r = r.ctx(if modify { "epoll_ctl(MOD)" } else { "epoll_ctl(ADD)" }, format_args!("fd {}", t.tfd));
+        r.map_err(|e| self.reg(t, e))
+    }
+
+    /// Disarmed ONESHOT registrations (alone in the instance so far): arm
+    /// each for everything and collect what is ready, which disarms it; a
+    /// target ready for nothing is a pipe made readable for a moment, or is
+    /// registered armed for its own events (returned: their numbers).
+    fn disarmed_oneshots(&mut self, pending: &[&EventpollTfdEntry]) -> Result<Vec<u32>, EpollError> {
+        let mut rearmed = Vec::new();
+        if pending.is_empty() {
+            return Ok(rearmed);
+        }
+        for t in pending {
+            self.ctl(t, t.events | ALL_EVENTS, false)?;
+        }
+        let mut fired = drain(&self.ep, pending.len())?;
+        for t in pending {
+            if fired.remove(&t.data) {
+                continue;
+            }
+            self.place(t)?;
+            let fd = self.target(t);
+            let nudged = nudge_pipe(fd).unwrap_or(false) && {
+                let f = drain(&self.ep, pending.len()).unwrap_or_default();
+                let _ = unnudge_pipe(fd);
+                f.contains(&t.data)
+            };
+            if !nudged {
+                // No logging on this thread: its fd table no longer has
+                // criu's log fd where criu expects it.
+                rearmed.push(t.tfd);
+                self.ctl(t, t.events, true)?;
+            }
+        }
+        Ok(rearmed)
+    }
 }
 
 /// Collect what is ready right now; returns the data words delivered.
