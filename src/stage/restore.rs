@@ -95,22 +95,12 @@ pub fn init() -> Result<(), Error> {
 /// `required`: the inventory names this plugin, so a takeover wrote both
 /// of our images.
 fn load(dir: std::os::fd::BorrowedFd<'_>, required: bool) -> Result<State, Error> {
-    let bad = |file: &str, what: String| -> Error { Error::BadImage { file: file.to_owned(), what } };
-    let read = |name: &str| -> Result<Option<Vec<u8>>, Error> {
-        match image::read_file(dir, name)? {
-            None if required => Err(bad(
-                name,
-                format!("missing, but inventory.img requires {} (a takeover writes both of its images)", PLUGIN.to_string_lossy()),
-            )),
-            other => Ok(other),
-        }
-    };
     let t0 = std::time::Instant::now();
-    let inotify: Vec<InotifyFileEntry> = match read(INOTIFY_IMG)? {
+    let inotify: Vec<InotifyFileEntry> = match read_ours(dir, INOTIFY_IMG, required)? {
         Some(b) => image::decode_all_with(INOTIFY_IMG, image::INOTIFY_FILE, &b, wire::decode_inotify)?,
         None => vec![],
     };
-    let epoll: Vec<EventpollFileEntry> = match read(EVENTPOLL_IMG)? {
+    let epoll: Vec<EventpollFileEntry> = match read_ours(dir, EVENTPOLL_IMG, required)? {
         Some(b) => image::decode_all(EVENTPOLL_IMG, image::EVENTPOLL_FILE, &b)?,
         None => vec![],
     };
@@ -118,57 +108,17 @@ fn load(dir: std::os::fd::BorrowedFd<'_>, required: bool) -> Result<State, Error
         return Ok(State::default());
     }
     let t1 = std::time::Instant::now();
-    let tree = Tree::load(dir)?;
+    let mut s = State { tree: Tree::load(dir)?, ..Default::default() };
     let t2 = std::time::Instant::now();
-    let mut s = State { tree, ..Default::default() };
-    let is_ext = |id: u32| s.tree.files.get(&id).is_some_and(|f| f.ftype == FdTypes::Ext as i32);
-    for mut e in inotify {
-        crate::criu::format::check(INOTIFY_IMG, e.id, e.format)?;
-        ino::apply_fs_table(&mut e);
-        if !is_ext(e.id) {
-            return Err(bad(INOTIFY_IMG, format!("file id {} is not an EXT file in files.img", e.id)));
-        }
-        ino::validate(&e).map_err(|err| bad(INOTIFY_IMG, err.to_string()))?;
-        if s.inotify.contains_key(&e.id) {
-            return Err(bad(INOTIFY_IMG, format!("file id {} appears twice", e.id)));
-        }
-        s.inotify.insert(e.id, e);
+    for e in inotify {
+        s.add_inotify(e)?;
     }
     for e in epoll {
-        crate::criu::format::check(EVENTPOLL_IMG, e.id, e.format)?;
-        if !is_ext(e.id) {
-            return Err(bad(EVENTPOLL_IMG, format!("file id {} is not an EXT file in files.img", e.id)));
-        }
-        ep::validate(&e).map_err(|err| bad(EVENTPOLL_IMG, err.to_string()))?;
-        for t in &e.tfd {
-            if !s.tree.files.contains_key(&t.id) {
-                return Err(bad(EVENTPOLL_IMG, format!("eventpoll id {}: target file id {} is not in files.img", e.id, t.id)));
-            }
-            // A dump only records targets it found open in the tree.
-            if s.tree.holder(t.id).is_none() {
-                return Err(bad(
-                    EVENTPOLL_IMG,
-                    format!("eventpoll id {}: target file id {} (registered as fd {}) is not open at any fd of the dumped tasks", e.id, t.id, t.tfd),
-                ));
-            }
-        }
-        if s.epoll.contains_key(&e.id) || s.inotify.contains_key(&e.id) {
-            return Err(bad(EVENTPOLL_IMG, format!("file id {} appears twice", e.id)));
-        }
-        s.epoll.insert(e.id, e);
+        s.add_epoll(e)?;
     }
     if !s.epoll.is_empty() {
         s.in_task = InTask::new(&s.epoll);
     }
-    // EXT files no image of ours lists: another plugin's, or ours lost
-    // from a damaged image (then CRIU fails with "Unable to restore").
-    let mut others: Vec<u32> = s
-        .tree
-        .files
-        .iter()
-        .filter(|(id, f)| f.ftype == FdTypes::Ext as i32 && !s.inotify.contains_key(id) && !s.epoll.contains_key(id))
-        .map(|(id, _)| *id)
-        .collect();
     let ms = |a: std::time::Instant, b: std::time::Instant| (b - a).as_secs_f64() * 1e3;
     log::debug!(
         "images loaded: ours read and decoded in {:.1} ms, CRIU's tree in {:.1} ms, checked in {:.1} ms",
@@ -176,13 +126,89 @@ fn load(dir: std::os::fd::BorrowedFd<'_>, required: bool) -> Result<State, Error
         ms(t1, t2),
         ms(t2, std::time::Instant::now())
     );
-    if !others.is_empty() {
-        others.sort_unstable();
-        log::warn!(
-            "EXT file ids {others:?} of files.img are in neither {INOTIFY_IMG} nor {EVENTPOLL_IMG}: unless another plugin restores them, criu fails with \"Unable to restore\""
-        );
-    }
+    s.warn_unknown_ext();
     Ok(s)
+}
+
+fn bad(file: &str, what: String) -> Error {
+    Error::BadImage { file: file.to_owned(), what }
+}
+
+/// One of our images; `required`: the inventory names this plugin, so a
+/// takeover wrote both of them.
+fn read_ours(dir: std::os::fd::BorrowedFd<'_>, name: &str, required: bool) -> Result<Option<Vec<u8>>, Error> {
+    match image::read_file(dir, name)? {
+        None if required => Err(bad(
+            name,
+            format!("missing, but inventory.img requires {} (a takeover writes both of its images)", PLUGIN.to_string_lossy()),
+        )),
+        other => Ok(other),
+    }
+}
+
+impl State {
+    fn is_ext(&self, id: u32) -> bool {
+        self.tree.files.get(&id).is_some_and(|f| f.ftype == FdTypes::Ext as i32)
+    }
+
+    /// Check an inotify entry of our image and keep it.
+    fn add_inotify(&mut self, mut e: InotifyFileEntry) -> Result<(), Error> {
+        crate::criu::format::check(INOTIFY_IMG, e.id, e.format)?;
+        ino::apply_fs_table(&mut e);
+        if !self.is_ext(e.id) {
+            return Err(bad(INOTIFY_IMG, format!("file id {} is not an EXT file in files.img", e.id)));
+        }
+        ino::validate(&e).map_err(|err| bad(INOTIFY_IMG, err.to_string()))?;
+        if self.inotify.contains_key(&e.id) {
+            return Err(bad(INOTIFY_IMG, format!("file id {} appears twice", e.id)));
+        }
+        self.inotify.insert(e.id, e);
+        Ok(())
+    }
+
+    /// Check an eventpoll entry of our image and keep it.
+    fn add_epoll(&mut self, e: EventpollFileEntry) -> Result<(), Error> {
+        crate::criu::format::check(EVENTPOLL_IMG, e.id, e.format)?;
+        if !self.is_ext(e.id) {
+            return Err(bad(EVENTPOLL_IMG, format!("file id {} is not an EXT file in files.img", e.id)));
+        }
+        ep::validate(&e).map_err(|err| bad(EVENTPOLL_IMG, err.to_string()))?;
+        for t in &e.tfd {
+            if !self.tree.files.contains_key(&t.id) {
+                return Err(bad(EVENTPOLL_IMG, format!("eventpoll id {}: target file id {} is not in files.img", e.id, t.id)));
+            }
+            // A dump only records targets it found open in the tree.
+            if self.tree.holder(t.id).is_none() {
+                return Err(bad(
+                    EVENTPOLL_IMG,
+                    format!("eventpoll id {}: target file id {} (registered as fd {}) is not open at any fd of the dumped tasks", e.id, t.id, t.tfd),
+                ));
+            }
+        }
+        if self.epoll.contains_key(&e.id) || self.inotify.contains_key(&e.id) {
+            return Err(bad(EVENTPOLL_IMG, format!("file id {} appears twice", e.id)));
+        }
+        self.epoll.insert(e.id, e);
+        Ok(())
+    }
+
+    /// EXT files no image of ours lists: another plugin's, or ours lost
+    /// from a damaged image (then CRIU fails with "Unable to restore").
+    fn warn_unknown_ext(&self) {
+        let mut others: Vec<u32> = self
+            .tree
+            .files
+            .iter()
+            .filter(|(id, f)| f.ftype == FdTypes::Ext as i32 && !self.inotify.contains_key(id) && !self.epoll.contains_key(id))
+            .map(|(id, _)| *id)
+            .collect();
+        if !others.is_empty() {
+            others.sort_unstable();
+            log::warn!(
+                "EXT file ids {others:?} of files.img are in neither {INOTIFY_IMG} nor {EVENTPOLL_IMG}: unless another plugin restores them, criu fails with \"Unable to restore\""
+            );
+        }
+    }
 }
 
 /// RESTORE_EXT_FILE, inside the restored task: a fresh instance.
@@ -333,86 +359,102 @@ fn complete(
     pids: &HashMap<u32, i32>,
     b: &Bounded,
 ) -> Result<(), Error> {
-    let real = |vpid: u32| pids.get(&vpid).copied().ok_or(TreeError::NoRealPid(vpid));
-    let mut pidfds: HashMap<i32, OwnedFd> = HashMap::new();
-    let mut file_of = |id: u32| -> Result<(OwnedFd, u32, u32), Error> {
-        let (vpid, fd) = tree.holder(id).ok_or(TreeError::NoHolder(id))?;
-        let r = real(vpid)?;
-        if let std::collections::hash_map::Entry::Vacant(e) = pidfds.entry(r) {
-            e.insert(proc::pidfd(r)?);
-        }
-        Ok((proc::getfd(pidfds[&r].as_fd(), r, fd as i32)?, vpid, fd))
-    };
-    let follow = Config::get().follow_paths;
-    let holder = |vpid: u32| pids.get(&vpid).copied();
-
+    let mut late = Late { tree, pids, pidfds: HashMap::new(), b };
     let mut ids: Vec<&u32> = inotify.keys().collect();
     ids.sort();
     for id in ids {
-        let e = &inotify[id];
-        let (file, vpid, fd) = file_of(*id)?;
-        b.doing(format!("adding the watches of inotify id {id} (pid {vpid} fd {fd})"));
-        let t0 = std::time::Instant::now();
-        let out = ino::add_watches(file.as_fd(), e, real(vpid)?, &holder, follow, &b.deadline)?;
-        log::info!(
-            "restored inotify id {id} (pid {vpid} fd {fd}): {} watches in {:.1} ms",
-            out.watches,
-            t0.elapsed().as_secs_f64() * 1e3
-        );
-        if out.moved > 0 {
-            log::info!("inotify id {id}: {} watches re-attached by path on a different filesystem than at dump (migration)", out.moved);
-        }
+        late.inotify(*id, &inotify[id])?;
     }
-
+    if epoll.is_empty() {
+        return Ok(());
+    }
     // Every task's pidfd, opened up front so that targets can be fetched
-    // from the helper thread that registers them.
-    // They sit above every fd number a registration will occupy in the
-    // helper thread's private fd table.
+    // from the helper thread that registers them. They sit above every fd
+    // number a registration will occupy in the helper thread's private fd
+    // table.
     let top = epoll.values().flat_map(|e| e.tfd.iter().map(|t| t.tfd as i32)).max().unwrap_or(0);
     proc::allow_fd_number(top.saturating_add(pids.len() as i32 + 64));
-    let mut all_pidfds: HashMap<i32, OwnedFd> = HashMap::new();
-    if !epoll.is_empty() {
-        for real in pids.values() {
-            all_pidfds.insert(*real, proc::dup_above(proc::pidfd(*real)?, top.saturating_add(1))?);
-        }
+    let mut above: HashMap<i32, OwnedFd> = HashMap::new();
+    for real in pids.values() {
+        above.insert(*real, proc::dup_above(proc::pidfd(*real)?, top.saturating_add(1))?);
     }
     let fetch = |tid: u32| -> Result<OwnedFd, crate::epoll::EpollError> {
         let (vpid, fd) = tree.holder(tid).ok_or(TreeError::NoHolder(tid))?;
-        let r = real(vpid)?;
-        let pfd = all_pidfds.get(&r).ok_or(TreeError::NoRealPid(vpid))?;
+        let r = pids.get(&vpid).copied().ok_or(TreeError::NoRealPid(vpid))?;
+        let pfd = above.get(&r).ok_or(TreeError::NoRealPid(vpid))?;
         Ok(proc::getfd(pfd.as_fd(), r, fd as i32)?)
     };
     let mut ids: Vec<&u32> = epoll.keys().collect();
     ids.sort();
     for id in ids {
-        let e = &epoll[id];
-        let (file, vpid, fd) = file_of(*id)?;
-        b.doing(format!("registering the targets of eventpoll id {id} (pid {vpid} fd {fd})"));
         // What RESTORE_EXT_FILE registered inside the task.
+        let e = &epoll[id];
         let made: HashSet<u32> = match in_task.and_then(|it| Some((it, *it.base.get(id)?))) {
             Some((it, base)) => e.tfd.iter().enumerate().filter(|(i, _)| it.flags.get(base + i)).map(|(_, t)| t.tfd).collect(),
             None => HashSet::new(),
         };
+        late.epoll(*id, e, &made, &fetch)?;
+    }
+    Ok(())
+}
+
+/// The late pass under way: the restored tree, and one pidfd per task.
+struct Late<'a> {
+    tree: &'a Tree,
+    pids: &'a HashMap<u32, i32>,
+    pidfds: HashMap<i32, OwnedFd>,
+    b: &'a Bounded,
+}
+
+impl Late<'_> {
+    fn real(&self, vpid: u32) -> Result<i32, TreeError> {
+        self.pids.get(&vpid).copied().ok_or(TreeError::NoRealPid(vpid))
+    }
+
+    /// Our copy of file `id` from the first task holding it, and where.
+    fn file_of(&mut self, id: u32) -> Result<(OwnedFd, u32, u32), Error> {
+        let (vpid, fd) = self.tree.holder(id).ok_or(TreeError::NoHolder(id))?;
+        let r = self.real(vpid)?;
+        if let std::collections::hash_map::Entry::Vacant(e) = self.pidfds.entry(r) {
+            e.insert(proc::pidfd(r)?);
+        }
+        Ok((proc::getfd(self.pidfds[&r].as_fd(), r, fd as i32)?, vpid, fd))
+    }
+
+    fn inotify(&mut self, id: u32, e: &InotifyFileEntry) -> Result<(), Error> {
+        let (file, vpid, fd) = self.file_of(id)?;
+        self.b.doing(format!("adding the watches of inotify id {id} (pid {vpid} fd {fd})"));
+        let t0 = std::time::Instant::now();
+        let pids = self.pids;
+        let holder = |vpid: u32| pids.get(&vpid).copied();
+        let out = ino::add_watches(file.as_fd(), e, self.real(vpid)?, &holder, Config::get().follow_paths, &self.b.deadline)?;
+        log::info!("restored inotify id {id} (pid {vpid} fd {fd}): {} watches in {:.1} ms", out.watches, t0.elapsed().as_secs_f64() * 1e3);
+        if out.moved > 0 {
+            log::info!("inotify id {id}: {} watches re-attached by path on a different filesystem than at dump (migration)", out.moved);
+        }
+        Ok(())
+    }
+
+    /// Register what the task did not (`made`: numbers registered inside it).
+    fn epoll(&mut self, id: u32, e: &EventpollFileEntry, made: &HashSet<u32>, fetch: &ep::Fetch<'_>) -> Result<(), Error> {
+        let (file, vpid, fd) = self.file_of(id)?;
+        self.b.doing(format!("registering the targets of eventpoll id {id} (pid {vpid} fd {fd})"));
         let unique = ep::unique_numbers(e);
         let skip = |t: &crate::proto::EventpollTfdEntry| -> bool { ep::in_task_candidate(t, &unique) && made.contains(&t.tfd) };
-        let out = ep::register_all(file.as_fd(), e, &fetch, &skip, &b.deadline)?;
+        let out = ep::register_all(file.as_fd(), e, fetch, &skip, &self.b.deadline)?;
         for tfd in &out.rearmed {
             log::warn!("eventpoll id {id}: disarmed EPOLLONESHOT registration of fd {tfd} (target not ready) restored armed for ERR/HUP only");
         }
-        log::info!(
-            "restored eventpoll id {id} (pid {vpid} fd {fd}): {} registrations{}",
-            out.registrations,
-            if out.in_task > 0 { format!(" ({} made inside the task)", out.in_task) } else { String::new() }
-        );
-        for t in e.tfd.iter().filter(|t| tree.files.get(&t.id).map(|f| f.ftype) == Some(FdTypes::Signalfd as i32)) {
-            if !skip(t) {
-                log::warn!(
-                    "eventpoll id {id}: signalfd target fd {} was registered from outside the task: signals to the task will not wake this epoll",
-                    t.tfd
-                );
-            }
+        let inside = if out.in_task > 0 { format!(" ({} made inside the task)", out.in_task) } else { String::new() };
+        log::info!("restored eventpoll id {id} (pid {vpid} fd {fd}): {} registrations{inside}", out.registrations);
+        let signalfd = |t: &&crate::proto::EventpollTfdEntry| self.tree.files.get(&t.id).map(|f| f.ftype) == Some(FdTypes::Signalfd as i32);
+        for t in e.tfd.iter().filter(signalfd).filter(|t| !skip(t)) {
+            log::warn!(
+                "eventpoll id {id}: signalfd target fd {} was registered from outside the task: signals to the task will not wake this epoll",
+                t.tfd
+            );
         }
+        Ok(())
     }
-    Ok(())
 }
 
