@@ -138,7 +138,7 @@ extern "C" fn restore_ext_file(id: c_int, retry_needed: *mut bool) -> c_int {
     }
     guard("RESTORE_EXT_FILE", || {
         fault_panic("panic-restore-ext-file");
-        restore::restore_ext_file(id as u32)
+        restore::restore_ext_file(crate::ids::FileId(id as u32))
     })
 }
 

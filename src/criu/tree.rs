@@ -10,6 +10,7 @@ use prost::Message;
 use thiserror::Error;
 
 use super::image::{self, ImageError};
+use crate::ids::{FdNum, FileId, Vpid};
 use crate::proto::{FdTypes, FdinfoEntry, FileEntry, PstreeEntry, TaskKobjIdsEntry};
 
 #[derive(Debug, Error)]
@@ -23,15 +24,15 @@ pub enum TreeError {
     #[error("files.img has two entries for file id {0}")]
     DuplicateFile(u32),
     #[error("file id {0} is not open at any fd of the dumped tasks")]
-    NoHolder(u32),
+    NoHolder(FileId),
     #[error("dumped pid {0} has no live task (was it in CHECKPOINT_DEVICES?)")]
-    NoRealPid(u32),
+    NoRealPid(Vpid),
 }
 
 /// One process of the dumped tree.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Task {
-    pub vpid: u32,
+    pub vpid: Vpid,
     /// N of the task's fdinfo-N.img; `None` for tasks without ids (zombies).
     pub files_id: Option<u32>,
 }
@@ -39,8 +40,8 @@ pub struct Task {
 /// One fd of an fd table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fd {
-    pub fd: u32,
-    pub id: u32,
+    pub fd: FdNum,
+    pub id: FileId,
     pub ftype: i32,
     pub flags: u32,
 }
@@ -61,16 +62,16 @@ pub struct File {
 pub struct Tree {
     pub tasks: Vec<Task>,
     pub tables: BTreeMap<u32, Vec<Fd>>,
-    pub files: HashMap<u32, File>,
+    pub files: HashMap<FileId, File>,
     /// files.img as read (the takeover rewrites it from these bytes).
     pub files_img: Vec<u8>,
     /// Each fdinfo-N.img as read, by N.
     pub fdinfo_img: BTreeMap<u32, Vec<u8>>,
     /// Indexes built once by [`Tree::index`]: the first holder of each file
     /// (pstree order), and each (table, fd number)'s file.
-    first_holder: HashMap<u32, (u32, u32)>,
-    at: HashMap<(u32, u32), u32>,
-    table_of_task: HashMap<u32, u32>,
+    first_holder: HashMap<FileId, (Vpid, FdNum)>,
+    at: HashMap<(u32, FdNum), FileId>,
+    table_of_task: HashMap<Vpid, u32>,
 }
 
 /// Read `name` as `kind`, decoding each entry as `M`.
@@ -91,7 +92,7 @@ impl Tree {
             let name = format!("ids-{}.img", p.pid);
             let ids: Option<Vec<TaskKobjIdsEntry>> = load(dir, &name, image::IDS)?;
             let files_id = ids.and_then(|v| v.first().map(|i| i.files_id));
-            tree.tasks.push(Task { vpid: p.pid, files_id });
+            tree.tasks.push(Task { vpid: Vpid(p.pid), files_id });
         }
         for t in &tree.tasks {
             let Some(fid) = t.files_id else { continue };
@@ -103,7 +104,7 @@ impl Tree {
             let fds: Vec<FdinfoEntry> = image::decode_all(&name, image::FDINFO, &bytes)?;
             tree.tables.insert(
                 fid,
-                fds.into_iter().map(|f| Fd { fd: f.fd, id: f.id, ftype: f.r#type, flags: f.flags }).collect(),
+                fds.into_iter().map(|f| Fd { fd: FdNum(f.fd), id: FileId(f.id), ftype: f.r#type, flags: f.flags }).collect(),
             );
             tree.fdinfo_img.insert(fid, bytes);
         }
@@ -121,7 +122,7 @@ impl Tree {
             let shift = |r: std::ops::Range<usize>| (r.start + at)..(r.end + at);
             let watches = super::wire::LeanWatches { items: w.items.into_iter().map(shift).collect(), span: w.span.map(shift) };
             let id = f.id;
-            if tree.files.insert(id, File { ftype: f.r#type, entry: f, watches }).is_some() {
+            if tree.files.insert(FileId(id), File { ftype: f.r#type, entry: f, watches }).is_some() {
                 return Err(TreeError::DuplicateFile(id));
             }
         }
@@ -149,24 +150,24 @@ impl Tree {
     }
 
     /// The first (task, fd) holding file `id`, in pstree order.
-    pub fn holder(&self, id: u32) -> Option<(u32, u32)> {
+    pub fn holder(&self, id: FileId) -> Option<(Vpid, FdNum)> {
         self.first_holder.get(&id).copied()
     }
 
     /// The fd table of task `vpid`.
-    pub fn table_of(&self, vpid: u32) -> Option<&[Fd]> {
+    pub fn table_of(&self, vpid: Vpid) -> Option<&[Fd]> {
         self.tables.get(self.table_of_task.get(&vpid)?).map(Vec::as_slice)
     }
 
     /// Ids of files of type `t`, sorted.
-    pub fn files_of_type(&self, t: FdTypes) -> Vec<u32> {
-        let mut v: Vec<u32> = self.files.iter().filter(|(_, f)| f.ftype == t as i32).map(|(id, _)| *id).collect();
+    pub fn files_of_type(&self, t: FdTypes) -> Vec<FileId> {
+        let mut v: Vec<FileId> = self.files.iter().filter(|(_, f)| f.ftype == t as i32).map(|(id, _)| *id).collect();
         v.sort_unstable();
         v
     }
 
     /// The file id at fd `fd` of task `vpid`.
-    pub fn file_at(&self, vpid: u32, fd: u32) -> Option<u32> {
+    pub fn file_at(&self, vpid: Vpid, fd: FdNum) -> Option<FileId> {
         self.at.get(&(*self.table_of_task.get(&vpid)?, fd)).copied()
     }
 }

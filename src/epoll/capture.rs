@@ -6,24 +6,25 @@
 //! when it was closed or reused (CRIU rewrites such keys).
 
 use super::EpollError;
+use crate::ids::{FdNum, FileId, RealPid};
 use crate::proto::{EventpollFileEntry, EventpollTfdEntry, FownEntry};
 use crate::sys::{fdinfo, proc, SysError};
 
 /// Finds the CRIU file id of registration `t` (the `toff`-th registration
 /// with its number; the `index`-th of `total` lines of fdinfo) in epoll
 /// `fd` of `pid`.
-pub type Resolve<'a> = dyn FnMut(&fdinfo::EpollTarget, u32, usize, usize) -> Result<Option<u32>, SysError> + 'a;
+pub type Resolve<'a> = dyn FnMut(&fdinfo::EpollTarget, u32, usize, usize) -> Result<Option<FileId>, SysError> + 'a;
 
 /// Capture epoll `fd` of task `pid` (real pid).
 pub fn capture(
-    pid: i32,
-    fd: i32,
-    id: u32,
+    pid: RealPid,
+    fd: FdNum,
+    id: FileId,
     fown: FownEntry,
     resolve: &mut Resolve<'_>,
     deadline: &crate::deadline::Deadline,
 ) -> Result<EventpollFileEntry, EpollError> {
-    let text = proc::fdinfo(pid, fd)?;
+    let text = proc::fdinfo(pid.0, fd.raw())?;
     let common = fdinfo::parse_common(&text).map_err(|source| EpollError::Fdinfo { pid, fd, source })?;
     let targets = fdinfo::parse_epoll(&text).map_err(|source| EpollError::Fdinfo { pid, fd, source })?;
     let mut seen: std::collections::HashMap<i32, u32> = std::collections::HashMap::new();
@@ -39,7 +40,7 @@ pub fn capture(
         *toff += 1;
         let target = resolve(t, this, index, targets.len())?.ok_or(EpollError::TargetNotFound { id, pid, fd, tfd: t.tfd })?;
         tfds.push(EventpollTfdEntry {
-            id: target,
+            id: target.0,
             tfd: t.tfd as u32,
             events: t.events,
             data: t.data,
@@ -48,5 +49,5 @@ pub fn capture(
             pos: Some(t.pos),
         });
     }
-    Ok(EventpollFileEntry { id, flags: common.flags & !(libc::O_CLOEXEC as u32), fown, tfd: tfds, format: Some(crate::criu::format::CURRENT) })
+    Ok(EventpollFileEntry { id: id.0, flags: common.flags & !(libc::O_CLOEXEC as u32), fown, tfd: tfds, format: Some(crate::criu::format::CURRENT) })
 }

@@ -8,6 +8,7 @@ pub mod targets;
 
 use thiserror::Error;
 
+use crate::ids::{FdNum, FileId, RealPid};
 use crate::sys::SysError;
 
 /// Event bits the kernel keeps with an item but never reports.
@@ -24,11 +25,11 @@ pub enum EpollError {
     #[error(transparent)]
     Tree(#[from] crate::criu::tree::TreeError),
     #[error("eventpoll id {id}: {source}")]
-    Deadline { id: u32, #[source] source: crate::deadline::DeadlineError },
+    Deadline { id: FileId, #[source] source: crate::deadline::DeadlineError },
     #[error("eventpoll pid {pid} fd {fd}: {source}")]
-    Fdinfo { pid: i32, fd: i32, #[source] source: crate::sys::fdinfo::FdinfoError },
+    Fdinfo { pid: RealPid, fd: FdNum, #[source] source: crate::sys::fdinfo::FdinfoError },
     #[error("eventpoll id {id} (pid {pid} fd {fd}): the target registered as fd {tfd} is not open in any dumped task")]
-    TargetNotFound { id: u32, pid: i32, fd: i32, tfd: i32 },
+    TargetNotFound { id: FileId, pid: RealPid, fd: FdNum, tfd: i32 },
     #[error("eventpoll id {id}: target file id {target} (registered as fd {tfd}) does not exist in the restored tree")]
     TargetMissing { id: u32, target: u32, tfd: u32 },
     #[error("eventpoll id {id}: cannot register target file id {target} as fd {tfd}: {source}")]

@@ -21,6 +21,7 @@ use rustix::event::epoll::{self, CreateFlags, EventData, EventFlags};
 use rustix::fs::{Mode, OFlags};
 
 use super::{EpollError, EPOLLONESHOT, PRIVATE_BITS};
+use crate::ids::FileId;
 use crate::proto::{EventpollFileEntry, EventpollTfdEntry};
 use crate::sys::{proc, Context, SysError};
 
@@ -93,7 +94,7 @@ pub struct Outcome {
 
 /// Where to get each target: CRIU file id → our copy of it, fetched inside
 /// the helper thread so that it lands in the private fd table.
-pub type Fetch<'a> = dyn Fn(u32) -> Result<OwnedFd, EpollError> + Sync + 'a;
+pub type Fetch<'a> = dyn Fn(FileId) -> Result<OwnedFd, EpollError> + Sync + 'a;
 
 /// Register all of `entry`'s targets in `ep` (our copy of the restored
 /// instance), except those `skip` says already exist. `fetch` must not use
@@ -131,7 +132,7 @@ pub fn register_all(
             if i % 1024 == 0 {
                 deadline
                     .check(|| format!("registering target {} of {n}", i + 1))
-                    .map_err(|source| EpollError::Deadline { id, source })?;
+                    .map_err(|source| EpollError::Deadline { id: FileId(id), source })?;
             }
             p.ctl(t, t.events, false)?;
         }
@@ -164,7 +165,7 @@ impl Placer<'_, '_> {
     fn place(&mut self, t: &EventpollTfdEntry) -> Result<(), EpollError> {
         let n = t.tfd as i32;
         if self.ids.get(&n) != Some(&t.id) {
-            let got = (self.fetch)(t.id)?;
+            let got = (self.fetch)(FileId(t.id))?;
             if let Err(e) = self.slots.place(got, n) {
                 return Err(self.reg(t, e));
             }

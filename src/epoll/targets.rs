@@ -14,24 +14,25 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
+use crate::ids::{FdNum, FileId, RealPid};
 use crate::sys::fdinfo::EpollTarget;
 use crate::sys::{kcmp, mounts, SysError};
 
 /// One open file of the dumped tree, by one fd that holds it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Candidate {
-    /// Real pid of a task holding the file, and the fd number there.
-    pub pid: i32,
-    pub fd: i32,
+    /// A task holding the file, and the fd number there.
+    pub pid: RealPid,
+    pub fd: FdNum,
     /// CRIU's id of the file.
-    pub file: u32,
+    pub file: FileId,
 }
 
 /// The epoll whose registrations are searched: real pid and fd number.
 #[derive(Clone, Copy, Debug)]
 pub struct EpollAt {
-    pub pid: i32,
-    pub fd: i32,
+    pub pid: RealPid,
+    pub fd: FdNum,
 }
 
 struct Group {
@@ -69,7 +70,7 @@ impl Targets {
 
     /// The file registered as `t` (the `toff`-th registration under its
     /// number) in `epoll`; `None` if no candidate is that file.
-    pub fn find(&mut self, epoll: EpollAt, t: &EpollTarget, toff: u32) -> Result<Option<u32>, SysError> {
+    pub fn find(&mut self, epoll: EpollAt, t: &EpollTarget, toff: u32) -> Result<Option<FileId>, SysError> {
         let (major, minor) = mounts::decode_dev(t.sdev);
         let key = (libc::makedev(major, minor), t.ino);
         let Some(group) = self.groups.get_mut(&key) else { return Ok(None) };
@@ -82,7 +83,7 @@ impl Targets {
             let mid = lo + (hi - lo) / 2;
             let c = group.files[mid];
             self.kcmp_calls += 1;
-            match kcmp::cmp_epoll_target(c.pid, c.fd, epoll.pid, epoll.fd, t.tfd, toff)? {
+            match kcmp::cmp_epoll_target(c.pid.0, c.fd.raw(), epoll.pid.0, epoll.fd.raw(), t.tfd, toff)? {
                 None => return Ok(None),
                 Some(Ordering::Equal) => return Ok(Some(c.file)),
                 Some(Ordering::Less) => lo = mid + 1,
@@ -109,7 +110,7 @@ fn sort_by_kernel_order(v: &mut Vec<Candidate>, calls: &mut u64) -> Result<(), S
             while i < mid && j < end {
                 *calls += 1;
                 let (a, b) = (src[i], src[j]);
-                if kcmp::cmp_files(b.pid, b.fd, a.pid, a.fd)? == Ordering::Less {
+                if kcmp::cmp_files(b.pid.0, b.fd.raw(), a.pid.0, a.fd.raw())? == Ordering::Less {
                     dst.push(b);
                     j += 1;
                 } else {
@@ -154,9 +155,13 @@ mod tests {
         let text = proc::fdinfo(me, ep.as_raw_fd()).unwrap();
         let regs = fdinfo::parse_epoll(&text).unwrap();
         assert_eq!(regs.len(), n as usize + 1);
-        let cands = kept.iter().chain([&r, &w]).enumerate().map(|(i, f)| Candidate { pid: me, fd: f.as_fd().as_raw_fd(), file: i as u32 });
+        let cands = kept.iter().chain([&r, &w]).enumerate().map(|(i, f)| Candidate {
+            pid: RealPid(me),
+            fd: FdNum(f.as_fd().as_raw_fd() as u32),
+            file: FileId(i as u32),
+        });
         let mut targets = Targets::new(cands);
-        let at = EpollAt { pid: me, fd: ep.as_raw_fd() };
+        let at = EpollAt { pid: RealPid(me), fd: FdNum(ep.as_raw_fd() as u32) };
         let mut seen = HashMap::new();
         for t in &regs {
             // Numbers are reused: the toff-th registration under a number.
@@ -164,9 +169,9 @@ mod tests {
             let found = targets.find(at, t, *toff).unwrap().expect("found");
             *toff += 1;
             if t.data == u64::MAX {
-                assert_eq!(found as usize, kept.len());
+                assert_eq!(found.0 as usize, kept.len());
             } else {
-                assert_eq!(found as u64, t.data, "registration {} resolves to its own eventfd", t.data);
+                assert_eq!(u64::from(found.0), t.data, "registration {} resolves to its own eventfd", t.data);
             }
         }
         let log2 = 64 - n.leading_zeros() as u64;

@@ -15,6 +15,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use prost::Message;
 
 use super::InotifyError;
+use crate::ids::{FdNum, FileId, RealPid, Vpid};
 use crate::proto::{FhEntry, FownEntry, InotifyFileEntry, InotifyWdEntry, NotifyFsEntry};
 use crate::sys::mounts::{visible_at, Mount, MountView};
 use crate::sys::{fdinfo, fhandle, notify, proc, Context, SysError};
@@ -33,7 +34,7 @@ pub struct Capturer {
 }
 
 /// Where an unlinked-but-open object is held: (virtual pid, fd) in the tree.
-pub type HolderLookup<'a> = dyn Fn(u64, u64) -> Option<(u32, u32)> + Sync + 'a;
+pub type HolderLookup<'a> = dyn Fn(u64, u64) -> Option<(Vpid, FdNum)> + Sync + 'a;
 
 /// Join a mount point and a path inside the mount.
 fn join(mountpoint: &str, rel: &str) -> String {
@@ -73,7 +74,7 @@ impl Capturer {
 
     /// The task whose mounts show filesystem `sdev`: `pid` itself if it can,
     /// else the first of `others` (virtual pid, real pid) that does.
-    fn locate(&mut self, pid: i32, sdev: u32, others: &[(u32, i32)]) -> Result<(i32, Option<u32>), SysError> {
+    fn locate(&mut self, pid: i32, sdev: u32, others: &[(Vpid, RealPid)]) -> Result<(i32, Option<u32>), SysError> {
         let first = match self.view(pid) {
             Ok(v) if !v.mounts_of(sdev).is_empty() => return Ok((pid, None)),
             Ok(_) => {
@@ -83,7 +84,7 @@ impl Capturer {
             Err(InotifyError::Sys(e)) => e,
             Err(_) => unreachable!("view only fails with a SysError"),
         };
-        for &(vpid, real) in others {
+        for &(Vpid(vpid), RealPid(real)) in others {
             if real == pid {
                 continue;
             }
@@ -97,7 +98,7 @@ impl Capturer {
     }
 
     /// What the watch `m` of task `pid` (real pid) needs of its filesystem.
-    fn filesystem(&mut self, pid: i32, m: &fdinfo::InotifyMark, id: u32, others: &[(u32, i32)]) -> Result<Fs, InotifyError> {
+    fn filesystem(&mut self, pid: i32, m: &fdinfo::InotifyMark, id: u32, others: &[(Vpid, RealPid)]) -> Result<Fs, InotifyError> {
         let me = std::process::id() as i32;
         let unreachable = |source| InotifyError::Unreachable { id, wd: m.wd, dev: m.sdev, ino: m.ino, source };
         let (seen_by, path_pid) = self.locate(pid, m.sdev, others).map_err(unreachable)?;
@@ -108,7 +109,7 @@ impl Capturer {
         // Handles are opened on a mount of the whole filesystem (root "/"):
         // the task's, criu's own, or another task's.
         let mut chosen = None;
-        for p in [seen_by, me].into_iter().chain(others.iter().map(|o| o.1)) {
+        for p in [seen_by, me].into_iter().chain(others.iter().map(|o| o.1 .0)) {
             let Ok(vi) = self.view_index(p) else { continue };
             let v = &self.views[vi];
             if let Some(i) = v.mounts_of(m.sdev).into_iter().find(|i| v.mount(*i).root == "/") {
@@ -157,7 +158,7 @@ impl Capturer {
             let (m, hint) = j.mark().map_err(|w| it.bad(i, w))?;
             slow.push((i, m, hint));
         }
-        let done = capture_slow(it.id, &slow, &fss, &roots, sh.holder, sh.deadline)?;
+        let done = capture_slow(it.id.0, &slow, &fss, &roots, sh.holder, sh.deadline)?;
         Ok(assemble(&it, flags, queued, &fss, &jobs, done))
     }
 
@@ -165,8 +166,8 @@ impl Capturer {
     /// task: which task's mounts show it, the mount's root (for
     /// open_by_handle_at), where that root shows in our links, and the
     /// filesystem's identity. Returns the task's view.
-    fn filesystems_of(&mut self, it: &Instance<'_, '_>, jobs: &[Job<'_>], others: &[(u32, i32)]) -> Result<usize, InotifyError> {
-        let owner = self.view_index(it.pid)?;
+    fn filesystems_of(&mut self, it: &Instance<'_, '_>, jobs: &[Job<'_>], others: &[(Vpid, RealPid)]) -> Result<usize, InotifyError> {
+        let owner = self.view_index(it.pid.0)?;
         let mut first: HashMap<u32, usize> = HashMap::new();
         for (i, j) in jobs.iter().enumerate() {
             first.entry(j.sdev()).or_insert(i);
@@ -174,7 +175,7 @@ impl Capturer {
         for (&sdev, &i) in &first {
             if !self.fss.contains_key(&(owner, sdev)) {
                 let (m, _) = jobs[i].mark().map_err(|w| it.bad(i, w))?;
-                let fs = self.filesystem(it.pid, &m, it.id, others)?;
+                let fs = self.filesystem(it.pid.0, &m, it.id.0, others)?;
                 self.fss.insert((owner, sdev), fs);
             }
         }
@@ -216,7 +217,7 @@ fn assemble<'a>(
         .collect();
     fs.sort_by_key(|f| f.s_dev);
     let head = InotifyFileEntry {
-        id: it.id,
+        id: it.id.0,
         flags: flags & !(libc::O_CLOEXEC as u32),
         fown: it.fown,
         wd: vec![],
@@ -242,7 +243,7 @@ fn assemble<'a>(
             Body::Ours(out)
         }
     };
-    CapturedInotify { id: it.id, flags: head.flags, fown: it.fown, watches: jobs.len(), queued_bytes: head.queued_bytes, head: head.encode_to_vec(), body }
+    CapturedInotify { id: it.id.0, flags: head.flags, fown: it.fown, watches: jobs.len(), queued_bytes: head.queued_bytes, head: head.encode_to_vec(), body }
 }
 
 /// One inotify instance to capture: fd `fd` of task `pid` (real pid);
@@ -252,10 +253,10 @@ fn assemble<'a>(
 /// its watch list is used instead of reading the (for 100k watches, 12 MB
 /// and 0.3 s) fdinfo text again.
 pub struct Instance<'e, 'a> {
-    pub pid: i32,
-    pub fd: i32,
+    pub pid: RealPid,
+    pub fd: FdNum,
     pub file: BorrowedFd<'e>,
-    pub id: u32,
+    pub id: FileId,
     pub fown: FownEntry,
     pub criu: Option<CriuWatches<'e, 'a>>,
 }
@@ -265,13 +266,13 @@ pub struct Instance<'e, 'a> {
 /// may show watched objects that a task's own does not, and the deadline.
 pub struct Shared<'s> {
     pub holder: &'s HolderLookup<'s>,
-    pub others: &'s [(u32, i32)],
+    pub others: &'s [(Vpid, RealPid)],
     pub deadline: &'s crate::deadline::Deadline,
 }
 
 impl Instance<'_, '_> {
     fn bad(&self, index: usize, what: String) -> InotifyError {
-        InotifyError::Fdinfo { pid: self.pid, fd: self.fd, source: fdinfo::FdinfoError { line: index + 1, what } }
+        InotifyError::Fdinfo { pid: self.pid.0, fd: self.fd.raw(), source: fdinfo::FdinfoError { line: index + 1, what } }
     }
 
     /// The instance's flags and its watches: CRIU's, or from fdinfo.
@@ -287,7 +288,7 @@ impl Instance<'_, '_> {
                 .collect::<Result<Vec<_>, _>>()?;
             return Ok((head.flags, jobs));
         }
-        let (pid, fd) = (self.pid, self.fd);
+        let (pid, fd) = (self.pid.0, self.fd.raw());
         let text = proc::fdinfo(pid, fd)?;
         let common = fdinfo::parse_common(&text).map_err(|source| InotifyError::Fdinfo { pid, fd, source })?;
         let marks = fdinfo::parse_inotify(&text).map_err(|source| InotifyError::Fdinfo { pid, fd, source })?;
@@ -501,7 +502,7 @@ fn watch(
     let held = match gone {
         Some(st) => {
             let (p, f) = holder(st.st_dev, st.st_ino).ok_or_else(|| InotifyError::UnlinkedNotHeld { id, wd: m.wd, path: path.clone() })?;
-            (Some(p), Some(f))
+            (Some(p.0), Some(f.0))
         }
         None => (None, None),
     };

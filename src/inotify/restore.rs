@@ -22,6 +22,7 @@ use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
 use rustix::fs::{Mode, OFlags};
 
 use super::{InotifyError, IN_DONT_FOLLOW};
+use crate::ids::{RealPid, Vpid};
 use crate::proto::{InotifyFileEntry, InotifyWdEntry};
 use crate::sys::fhandle::{self, FileHandle};
 use crate::sys::{fdinfo, notify, proc, Context, SysError};
@@ -123,14 +124,17 @@ fn dumped_handle(w: &InotifyWdEntry) -> Option<FileHandle> {
 /// the adding.
 const CHECK_ON_OWN_THREAD_FROM: usize = 512;
 
+/// Which task (real pid) a dumped pid of the tree is now.
+pub type Holder<'a> = dyn Fn(Vpid) -> Option<RealPid> + Sync + 'a;
+
 /// Add every watch of `entry` (which passed [`validate`]) to the instance
 /// `ifd` (our copy of the restored task's fd). `task` is the real pid of the task whose root
 /// resolves the paths; `holder` maps a dumped (virtual) pid to its real pid.
 pub fn add_watches(
     ifd: BorrowedFd<'_>,
     entry: &InotifyFileEntry,
-    task: i32,
-    holder: &(dyn Fn(u32) -> Option<i32> + Sync),
+    task: RealPid,
+    holder: &Holder<'_>,
     follow_paths: bool,
     deadline: &crate::deadline::Deadline,
 ) -> Result<Outcome, InotifyError> {
@@ -139,7 +143,7 @@ pub fn add_watches(
         .ctx("open", "/proc")?;
     let mut order: Vec<&InotifyWdEntry> = entry.wd.iter().collect();
     order.sort_unstable_by_key(|w| w.wd);
-    let (roots, want_root) = roots_of(id, &order, task, holder)?;
+    let (roots, want_root) = roots_of(id, &order, task.0, holder)?;
     let limit = AtomicUsize::new(usize::MAX);
     let jobs = Jobs { order: &order, want_root: &want_root, roots: &roots, limit: &limit, deadline };
     proc::with_private_fd_table(|_| -> Result<Outcome, InotifyError> {
@@ -165,7 +169,7 @@ fn roots_of(
     id: u32,
     order: &[&InotifyWdEntry],
     task: i32,
-    holder: &(dyn Fn(u32) -> Option<i32> + Sync),
+    holder: &Holder<'_>,
 ) -> Result<(HashMap<i32, OwnedFd>, Vec<i32>), InotifyError> {
     let mut roots: HashMap<i32, OwnedFd> = HashMap::new();
     let mut root_of = |real: i32| -> Result<(), InotifyError> {
@@ -182,7 +186,7 @@ fn roots_of(
     for w in order {
         let real = match w.path_pid {
             None => task,
-            Some(v) => holder(v).ok_or_else(|| InotifyError::BadImage {
+            Some(v) => holder(Vpid(v)).map(|r| r.0).ok_or_else(|| InotifyError::BadImage {
                 id,
                 wd: w.wd as i32,
                 what: format!("path namespace pid {v} is not in the restored tree"),
@@ -244,7 +248,7 @@ impl Jobs<'_> {
         &self,
         ifd: BorrowedFd<'_>,
         id: u32,
-        holder: &(dyn Fn(u32) -> Option<i32> + Sync),
+        holder: &Holder<'_>,
         proc_dir: &OwnedFd,
         follow_paths: bool,
     ) -> (Result<(), (usize, InotifyError)>, Checked) {
@@ -282,7 +286,7 @@ impl Jobs<'_> {
         &self,
         ifd: BorrowedFd<'_>,
         id: u32,
-        holder: &(dyn Fn(u32) -> Option<i32> + Sync),
+        holder: &Holder<'_>,
         proc_dir: &OwnedFd,
     ) -> Result<(), (usize, InotifyError)> {
         let mut walk = Walker::new(self.roots);
@@ -306,7 +310,7 @@ impl Jobs<'_> {
                 // Re-watch through the fd that holds the (ghost) file open.
                 let vpid = w.holder_pid.unwrap_or_default();
                 let hfd = w.holder_fd.unwrap_or_default();
-                let real = holder(vpid).ok_or_else(|| {
+                let real = holder(Vpid(vpid)).map(|r| r.0).ok_or_else(|| {
                     at(InotifyError::BadImage { id, wd, what: format!("holder pid {vpid} is not in the restored tree") })
                 })?;
                 let rel = format!("{real}/fd/{hfd}");

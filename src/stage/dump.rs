@@ -21,6 +21,7 @@ use crate::inotify::capture::{CapturedInotify, Capturer, Instance, Shared};
 use crate::inotify::InotifyError;
 use super::{keep_until_exit, HookResult, ENOTSUP};
 use crate::criu::image::{EVENTPOLL_IMG, INOTIFY_IMG};
+use crate::ids::{FdNum, FileId, RealPid, Vpid};
 use crate::deadline::{run_bounded, Bounded, Deadline};
 use crate::proto::{EventpollFileEntry, EventpollTfdEntry, FdTypes, FownEntry, InotifyFileEntry};
 use crate::epoll::targets::{Candidate, EpollAt, Targets};
@@ -34,7 +35,7 @@ struct State {
     /// Real pids of the frozen tasks (CHECKPOINT_DEVICES).
     pids: Vec<i32>,
     /// Files CRIU handed us through DUMP_EXT_FILE: our copy and CRIU's id.
-    ext: Vec<(OwnedFd, u32, Kind)>,
+    ext: Vec<(OwnedFd, FileId, Kind)>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,7 +91,7 @@ pub fn dump_ext_file(fd: i32, id: u32) -> HookResult {
     let Some(kind) = kind_of_link(&link) else { return Ok(ENOTSUP) };
     let copy = proc::dup_raw(fd)?;
     log::info!("DUMP_EXT_FILE: id {id} ({link}) will be dumped by the plugin");
-    with_state(|s| s.ext.push((copy, id, kind)));
+    with_state(|s| s.ext.push((copy, FileId(id), kind)));
     Ok(0)
 }
 
@@ -142,20 +143,21 @@ fn ms(t: Instant) -> f64 {
 }
 
 /// Dumped (virtual) pid → real pid.
-pub struct PidMap(HashMap<u32, i32>);
+pub struct PidMap(HashMap<Vpid, RealPid>);
 
 impl PidMap {
     pub fn new(real: impl IntoIterator<Item = i32>) -> PidMap {
-        PidMap(real.into_iter().filter_map(|r| Some((*proc::nspid(r).ok()?.last()? as u32, r))).collect())
+        PidMap(real.into_iter().filter_map(|r| Some((Vpid(*proc::nspid(r).ok()?.last()? as u32), RealPid(r)))).collect())
     }
 
-    pub fn real(&self, vpid: u32) -> Result<i32, TreeError> {
+    pub fn real(&self, vpid: Vpid) -> Result<RealPid, TreeError> {
         if let Some(r) = self.0.get(&vpid) {
             return Ok(*r);
         }
         // Not in a pid namespace of its own: the numbers are the same.
-        match proc::nspid(vpid as i32) {
-            Ok(ns) if ns == [vpid as i32] => Ok(vpid as i32),
+        let same = vpid.0 as i32;
+        match proc::nspid(same) {
+            Ok(ns) if ns == [same] => Ok(RealPid(same)),
             _ => Err(TreeError::NoRealPid(vpid)),
         }
     }
@@ -178,7 +180,7 @@ fn fault(_: &'static str) -> Result<(), Error> {
 /// Where a captured file was open: a task's fd, or CRIU's DUMP_EXT_FILE.
 #[derive(Clone, Copy, Debug)]
 enum At {
-    Task { vpid: u32, fd: u32 },
+    Task { vpid: Vpid, fd: FdNum },
     ExtHook,
 }
 
@@ -259,7 +261,7 @@ fn capture<'a>(tree: &'a Tree, state: &State, b: &Bounded) -> Result<Captured<'a
     let pids = PidMap::new(state.pids.iter().copied());
     let holders = UnlinkedHolders::new(tree, &pids);
     let holder = |dev: u64, ino: u64| holders.find(dev, ino);
-    let others: Vec<(u32, i32)> = tree.tasks.iter().filter_map(|t| Some((t.vpid, pids.real(t.vpid).ok()?))).collect();
+    let others: Vec<(Vpid, RealPid)> = tree.tasks.iter().filter_map(|t| Some((t.vpid, pids.real(t.vpid).ok()?))).collect();
     let shared = Shared { holder: &holder, others: &others, deadline: &b.deadline };
     let mut cx = Capture { tree, pids: &pids, pidfds: HashMap::new(), capturer: Capturer::default(), targets: TargetSearch::new(tree, &pids) };
     let mut out = Captured::default();
@@ -270,10 +272,10 @@ fn capture<'a>(tree: &'a Tree, state: &State, b: &Bounded) -> Result<Captured<'a
         out.eventpoll.push(cx.eventpoll(id, b)?);
     }
     // Files CRIU handed us itself: their owner is CRIU's ext entry's.
-    let me = std::process::id() as i32;
+    let me = RealPid(std::process::id() as i32);
     for (copy, id, kind) in &state.ext {
         b.doing(format!("capturing file id {id} from DUMP_EXT_FILE"));
-        let fd = copy.as_raw_fd();
+        let fd = FdNum(copy.as_raw_fd() as u32);
         match kind {
             Kind::Inotify => {
                 let it = Instance { pid: me, fd, file: copy.as_fd(), id: *id, fown: FownEntry::default(), criu: None };
@@ -297,27 +299,27 @@ struct Capture<'a, 'p> {
     tree: &'a Tree,
     pids: &'p PidMap,
     /// One pidfd per task, opened on first use.
-    pidfds: HashMap<i32, OwnedFd>,
+    pidfds: HashMap<RealPid, OwnedFd>,
     capturer: Capturer,
     targets: TargetSearch<'p>,
 }
 
 impl<'a, 'p> Capture<'a, 'p> {
     /// Where file `id` is open (the first holder) and the task's real pid.
-    fn holder(&self, id: u32) -> Result<(u32, u32, i32), Error> {
+    fn holder(&self, id: FileId) -> Result<(Vpid, FdNum, RealPid), Error> {
         let (vpid, fd) = self.tree.holder(id).ok_or(TreeError::NoHolder(id))?;
         Ok((vpid, fd, self.pids.real(vpid)?))
     }
 
     /// Our copy of fd `fd` of task `real`.
-    fn getfd(&mut self, real: i32, fd: u32) -> Result<OwnedFd, SysError> {
+    fn getfd(&mut self, real: RealPid, fd: FdNum) -> Result<OwnedFd, SysError> {
         if let std::collections::hash_map::Entry::Vacant(e) = self.pidfds.entry(real) {
-            e.insert(proc::pidfd(real)?);
+            e.insert(proc::pidfd(real.0)?);
         }
-        proc::getfd(self.pidfds[&real].as_fd(), real, fd as i32)
+        proc::getfd(self.pidfds[&real].as_fd(), real.0, fd.raw())
     }
 
-    fn inotify(&mut self, id: u32, shared: &Shared<'_>, b: &Bounded) -> Result<(CapturedInotify<'a>, At), Error> {
+    fn inotify(&mut self, id: FileId, shared: &Shared<'_>, b: &Bounded) -> Result<(CapturedInotify<'a>, At), Error> {
         let (vpid, fd, real) = self.holder(id)?;
         b.doing(format!("capturing inotify id {id} (pid {vpid} fd {fd})"));
         let file = self.getfd(real, fd)?;
@@ -329,23 +331,23 @@ impl<'a, 'p> Capture<'a, 'p> {
         let items: Vec<&[u8]> = f.watches.items.iter().map(|r| &tree.files_img[r.clone()]).chain(decoded.iter().map(Vec::as_slice)).collect();
         let span = f.watches.span.clone().map(|r| &tree.files_img[r]);
         let fown = criu.map(|e| e.fown).unwrap_or_default();
-        let it = Instance { pid: real, fd: fd as i32, file: file.as_fd(), id, fown, criu: criu.map(|e| (e, items.as_slice(), span)) };
+        let it = Instance { pid: real, fd, file: file.as_fd(), id, fown, criu: criu.map(|e| (e, items.as_slice(), span)) };
         Ok((self.capturer.capture(it, shared)?, At::Task { vpid, fd }))
     }
 
-    fn eventpoll(&mut self, id: u32, b: &Bounded) -> Result<(EventpollFileEntry, At), Error> {
+    fn eventpoll(&mut self, id: FileId, b: &Bounded) -> Result<(EventpollFileEntry, At), Error> {
         let (vpid, fd, real) = self.holder(id)?;
         b.doing(format!("capturing eventpoll id {id} (pid {vpid} fd {fd})"));
         let tree = self.tree;
         let criu = tree.files[&id].entry.epfd.as_ref();
         let fown = criu.map(|e| e.fown).unwrap_or_default();
         let criu_tfds = criu.map(|e| e.tfd.as_slice()).unwrap_or(&[]);
-        let epoll = EpollAt { pid: real, fd: fd as i32 };
+        let epoll = EpollAt { pid: real, fd };
         let targets = &mut self.targets;
         let mut resolve = |t: &EpollTarget, toff: u32, index: usize, total: usize| {
             targets.resolve(epoll, t, toff, criu_named(tree, vpid, criu_tfds, t, index, total))
         };
-        let e = epoll::capture::capture(real, fd as i32, id, fown, &mut resolve, &b.deadline)?;
+        let e = epoll::capture::capture(real, fd, id, fown, &mut resolve, &b.deadline)?;
         Ok((e, At::Task { vpid, fd }))
     }
 }
@@ -358,12 +360,12 @@ impl<'a, 'p> Capture<'a, 'p> {
 /// or the one it rewrote the key to (the original was closed or reused). So
 /// the file at that number is the target, with no kcmp of ours; our key
 /// stays the original number.
-fn criu_named(tree: &Tree, vpid: u32, criu: &[EventpollTfdEntry], t: &EpollTarget, index: usize, total: usize) -> Option<u32> {
+fn criu_named(tree: &Tree, vpid: Vpid, criu: &[EventpollTfdEntry], t: &EpollTarget, index: usize, total: usize) -> Option<FileId> {
     let c = criu.get(index).filter(|_| criu.len() == total)?;
     if c.inode != Some(t.ino) || c.dev != Some(t.sdev) {
         return None;
     }
-    tree.file_at(vpid, c.tfd)
+    tree.file_at(vpid, FdNum(c.tfd))
 }
 
 /// Epoll targets: named by CRIU's entry, or searched among every file of the
@@ -381,7 +383,7 @@ impl<'a> TargetSearch<'a> {
         TargetSearch { tree, pids, index: None, named: 0, searched: 0 }
     }
 
-    fn resolve(&mut self, epoll: EpollAt, t: &EpollTarget, toff: u32, named: Option<u32>) -> Result<Option<u32>, SysError> {
+    fn resolve(&mut self, epoll: EpollAt, t: &EpollTarget, toff: u32, named: Option<FileId>) -> Result<Option<FileId>, SysError> {
         if named.is_some() {
             self.named += 1;
             return Ok(named);
@@ -390,7 +392,7 @@ impl<'a> TargetSearch<'a> {
         let (tree, pids) = (self.tree, self.pids);
         let index = self.index.get_or_insert_with(|| {
             let tables = tree.tasks.iter().filter_map(|t| Some((pids.real(t.vpid).ok()?, tree.table_of(t.vpid)?)));
-            Targets::new(tables.flat_map(|(real, fds)| fds.iter().map(move |fd| Candidate { pid: real, fd: fd.fd as i32, file: fd.id })))
+            Targets::new(tables.flat_map(|(real, fds)| fds.iter().map(move |fd| Candidate { pid: real, fd: fd.fd, file: fd.id })))
         });
         index.find(epoll, t, toff)
     }
@@ -408,7 +410,7 @@ impl<'a> TargetSearch<'a> {
 struct UnlinkedHolders<'a> {
     tree: &'a Tree,
     pids: &'a PidMap,
-    index: OnceLock<HashMap<(u64, u64), (u32, u32)>>,
+    index: OnceLock<HashMap<(u64, u64), (Vpid, FdNum)>>,
 }
 
 impl<'a> UnlinkedHolders<'a> {
@@ -416,7 +418,7 @@ impl<'a> UnlinkedHolders<'a> {
         UnlinkedHolders { tree, pids, index: OnceLock::new() }
     }
 
-    fn find(&self, dev: u64, ino: u64) -> Option<(u32, u32)> {
+    fn find(&self, dev: u64, ino: u64) -> Option<(Vpid, FdNum)> {
         let index = self.index.get_or_init(|| {
             let mut m = HashMap::new();
             for t in &self.tree.tasks {

@@ -18,6 +18,7 @@ use crate::criu::image::{EVENTPOLL_IMG, INOTIFY_IMG, PLUGIN};
 use crate::inotify::restore as ino;
 use crate::epoll::restore as ep;
 use super::{keep_until_exit, HookResult, ENOTSUP};
+use crate::ids::{FdNum, FileId, RealPid, Vpid};
 use crate::proto::{EventpollFileEntry, FdTypes, InotifyFileEntry};
 use crate::sys::shared::SharedFlags;
 use crate::sys::{criu_syms, proc};
@@ -26,8 +27,8 @@ use crate::Error;
 #[derive(Default)]
 struct State {
     tree: Tree,
-    inotify: HashMap<u32, InotifyFileEntry>,
-    epoll: HashMap<u32, EventpollFileEntry>,
+    inotify: HashMap<FileId, InotifyFileEntry>,
+    epoll: HashMap<FileId, EventpollFileEntry>,
     /// Which registrations the restored tasks made themselves.
     in_task: Option<InTask>,
     finished: bool,
@@ -38,12 +39,12 @@ struct State {
 struct InTask {
     flags: SharedFlags,
     /// Index of each epoll's first registration among the flags.
-    base: HashMap<u32, usize>,
+    base: HashMap<FileId, usize>,
 }
 
 impl InTask {
-    fn new(epoll: &HashMap<u32, EventpollFileEntry>) -> Option<InTask> {
-        let mut ids: Vec<u32> = epoll.keys().copied().collect();
+    fn new(epoll: &HashMap<FileId, EventpollFileEntry>) -> Option<InTask> {
+        let mut ids: Vec<FileId> = epoll.keys().copied().collect();
         ids.sort_unstable();
         let mut base = HashMap::new();
         let mut n = 0usize;
@@ -147,7 +148,7 @@ fn read_ours(dir: std::os::fd::BorrowedFd<'_>, name: &str, required: bool) -> Re
 }
 
 impl State {
-    fn is_ext(&self, id: u32) -> bool {
+    fn is_ext(&self, id: FileId) -> bool {
         self.tree.files.get(&id).is_some_and(|f| f.ftype == FdTypes::Ext as i32)
     }
 
@@ -155,47 +156,47 @@ impl State {
     fn add_inotify(&mut self, mut e: InotifyFileEntry) -> Result<(), Error> {
         crate::criu::format::check(INOTIFY_IMG, e.id, e.format)?;
         ino::apply_fs_table(&mut e);
-        if !self.is_ext(e.id) {
+        if !self.is_ext(FileId(e.id)) {
             return Err(bad(INOTIFY_IMG, format!("file id {} is not an EXT file in files.img", e.id)));
         }
         ino::validate(&e).map_err(|err| bad(INOTIFY_IMG, err.to_string()))?;
-        if self.inotify.contains_key(&e.id) {
+        if self.inotify.contains_key(&FileId(e.id)) {
             return Err(bad(INOTIFY_IMG, format!("file id {} appears twice", e.id)));
         }
-        self.inotify.insert(e.id, e);
+        self.inotify.insert(FileId(e.id), e);
         Ok(())
     }
 
     /// Check an eventpoll entry of our image and keep it.
     fn add_epoll(&mut self, e: EventpollFileEntry) -> Result<(), Error> {
         crate::criu::format::check(EVENTPOLL_IMG, e.id, e.format)?;
-        if !self.is_ext(e.id) {
+        if !self.is_ext(FileId(e.id)) {
             return Err(bad(EVENTPOLL_IMG, format!("file id {} is not an EXT file in files.img", e.id)));
         }
         ep::validate(&e).map_err(|err| bad(EVENTPOLL_IMG, err.to_string()))?;
         for t in &e.tfd {
-            if !self.tree.files.contains_key(&t.id) {
+            if !self.tree.files.contains_key(&FileId(t.id)) {
                 return Err(bad(EVENTPOLL_IMG, format!("eventpoll id {}: target file id {} is not in files.img", e.id, t.id)));
             }
             // A dump only records targets it found open in the tree.
-            if self.tree.holder(t.id).is_none() {
+            if self.tree.holder(FileId(t.id)).is_none() {
                 return Err(bad(
                     EVENTPOLL_IMG,
                     format!("eventpoll id {}: target file id {} (registered as fd {}) is not open at any fd of the dumped tasks", e.id, t.id, t.tfd),
                 ));
             }
         }
-        if self.epoll.contains_key(&e.id) || self.inotify.contains_key(&e.id) {
+        if self.epoll.contains_key(&FileId(e.id)) || self.inotify.contains_key(&FileId(e.id)) {
             return Err(bad(EVENTPOLL_IMG, format!("file id {} appears twice", e.id)));
         }
-        self.epoll.insert(e.id, e);
+        self.epoll.insert(FileId(e.id), e);
         Ok(())
     }
 
     /// EXT files no image of ours lists: another plugin's, or ours lost
     /// from a damaged image (then CRIU fails with "Unable to restore").
     fn warn_unknown_ext(&self) {
-        let mut others: Vec<u32> = self
+        let mut others: Vec<FileId> = self
             .tree
             .files
             .iter()
@@ -212,7 +213,7 @@ impl State {
 }
 
 /// RESTORE_EXT_FILE, inside the restored task: a fresh instance.
-pub fn restore_ext_file(id: u32) -> HookResult {
+pub fn restore_ext_file(id: FileId) -> HookResult {
     let fd: Option<Result<OwnedFd, Error>> = with_state(|s| {
         if let Some(e) = s.inotify.get(&id) {
             Some(ino::create(e).map_err(Into::into).inspect(|_| log::debug!("opened inotify id {id}; {} watches follow", e.wd.len())))
@@ -239,12 +240,13 @@ pub fn finish(_ret: i32) {}
 /// Signalfds need this path: a signalfd reports the signals of the task
 /// that registered it.
 fn register_in_task(tree: &Tree, e: &EventpollFileEntry, ep: std::os::fd::BorrowedFd<'_>, it: &InTask) {
-    let me = std::process::id();
+    // Inside the restored task: getpid() is its pid as the tree knows it.
+    let me = Vpid(std::process::id());
     let unique = ep::unique_numbers(e);
-    let base = it.base.get(&e.id).copied().unwrap_or(usize::MAX);
+    let base = it.base.get(&FileId(e.id)).copied().unwrap_or(usize::MAX);
     let mut made = 0usize;
     for (i, t) in e.tfd.iter().enumerate() {
-        if !ep::in_task_candidate(t, &unique) || tree.file_at(me, t.tfd) != Some(t.id) {
+        if !ep::in_task_candidate(t, &unique) || tree.file_at(me, FdNum(t.tfd)) != Some(FileId(t.id)) {
             continue;
         }
         // EBADF: nothing at that number yet; other failures are met again,
@@ -271,13 +273,13 @@ fn register_in_task(tree: &Tree, e: &EventpollFileEntry, ep: std::os::fd::Borrow
 
 /// Real pids of the restored tree, by dumped pid: walk the children of the
 /// root task (the first RESUME_DEVICES_LATE call) and read NSpid.
-fn restored_pids(root: i32) -> HashMap<u32, i32> {
+fn restored_pids(root: i32) -> HashMap<Vpid, RealPid> {
     let mut out = HashMap::new();
     let mut todo = vec![root];
     while let Some(p) = todo.pop() {
         if let Ok(ns) = proc::nspid(p) {
             if let Some(v) = ns.last() {
-                out.insert(*v as u32, p);
+                out.insert(Vpid(*v as u32), RealPid(p));
             }
         }
         let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else { continue };
@@ -329,7 +331,7 @@ pub fn resume_devices_late(pid: i32) -> HookResult {
         log::error!("killing the restored tree so that the restore fails instead of resuming it without this state");
         for real in pids.values() {
             let _ = rustix::process::kill_process(
-                rustix::process::Pid::from_raw(*real).expect("positive pid"),
+                rustix::process::Pid::from_raw(real.0).expect("positive pid"),
                 rustix::process::Signal::KILL,
             );
         }
@@ -353,14 +355,14 @@ fn hint(e: &Error) -> Option<&'static str> {
 
 fn complete(
     tree: &Tree,
-    inotify: &HashMap<u32, InotifyFileEntry>,
-    epoll: &HashMap<u32, EventpollFileEntry>,
+    inotify: &HashMap<FileId, InotifyFileEntry>,
+    epoll: &HashMap<FileId, EventpollFileEntry>,
     in_task: Option<&InTask>,
-    pids: &HashMap<u32, i32>,
+    pids: &HashMap<Vpid, RealPid>,
     b: &Bounded,
 ) -> Result<(), Error> {
     let mut late = Late { tree, pids, pidfds: HashMap::new(), b };
-    let mut ids: Vec<&u32> = inotify.keys().collect();
+    let mut ids: Vec<&FileId> = inotify.keys().collect();
     ids.sort();
     for id in ids {
         late.inotify(*id, &inotify[id])?;
@@ -374,17 +376,17 @@ fn complete(
     // table.
     let top = epoll.values().flat_map(|e| e.tfd.iter().map(|t| t.tfd as i32)).max().unwrap_or(0);
     proc::allow_fd_number(top.saturating_add(pids.len() as i32 + 64));
-    let mut above: HashMap<i32, OwnedFd> = HashMap::new();
+    let mut above: HashMap<RealPid, OwnedFd> = HashMap::new();
     for real in pids.values() {
-        above.insert(*real, proc::dup_above(proc::pidfd(*real)?, top.saturating_add(1))?);
+        above.insert(*real, proc::dup_above(proc::pidfd(real.0)?, top.saturating_add(1))?);
     }
-    let fetch = |tid: u32| -> Result<OwnedFd, crate::epoll::EpollError> {
+    let fetch = |tid: FileId| -> Result<OwnedFd, crate::epoll::EpollError> {
         let (vpid, fd) = tree.holder(tid).ok_or(TreeError::NoHolder(tid))?;
         let r = pids.get(&vpid).copied().ok_or(TreeError::NoRealPid(vpid))?;
         let pfd = above.get(&r).ok_or(TreeError::NoRealPid(vpid))?;
-        Ok(proc::getfd(pfd.as_fd(), r, fd as i32)?)
+        Ok(proc::getfd(pfd.as_fd(), r.0, fd.raw())?)
     };
-    let mut ids: Vec<&u32> = epoll.keys().collect();
+    let mut ids: Vec<&FileId> = epoll.keys().collect();
     ids.sort();
     for id in ids {
         // What RESTORE_EXT_FILE registered inside the task.
@@ -401,32 +403,32 @@ fn complete(
 /// The late pass under way: the restored tree, and one pidfd per task.
 struct Late<'a> {
     tree: &'a Tree,
-    pids: &'a HashMap<u32, i32>,
-    pidfds: HashMap<i32, OwnedFd>,
+    pids: &'a HashMap<Vpid, RealPid>,
+    pidfds: HashMap<RealPid, OwnedFd>,
     b: &'a Bounded,
 }
 
 impl Late<'_> {
-    fn real(&self, vpid: u32) -> Result<i32, TreeError> {
+    fn real(&self, vpid: Vpid) -> Result<RealPid, TreeError> {
         self.pids.get(&vpid).copied().ok_or(TreeError::NoRealPid(vpid))
     }
 
     /// Our copy of file `id` from the first task holding it, and where.
-    fn file_of(&mut self, id: u32) -> Result<(OwnedFd, u32, u32), Error> {
+    fn file_of(&mut self, id: FileId) -> Result<(OwnedFd, Vpid, FdNum), Error> {
         let (vpid, fd) = self.tree.holder(id).ok_or(TreeError::NoHolder(id))?;
         let r = self.real(vpid)?;
         if let std::collections::hash_map::Entry::Vacant(e) = self.pidfds.entry(r) {
-            e.insert(proc::pidfd(r)?);
+            e.insert(proc::pidfd(r.0)?);
         }
-        Ok((proc::getfd(self.pidfds[&r].as_fd(), r, fd as i32)?, vpid, fd))
+        Ok((proc::getfd(self.pidfds[&r].as_fd(), r.0, fd.raw())?, vpid, fd))
     }
 
-    fn inotify(&mut self, id: u32, e: &InotifyFileEntry) -> Result<(), Error> {
+    fn inotify(&mut self, id: FileId, e: &InotifyFileEntry) -> Result<(), Error> {
         let (file, vpid, fd) = self.file_of(id)?;
         self.b.doing(format!("adding the watches of inotify id {id} (pid {vpid} fd {fd})"));
         let t0 = std::time::Instant::now();
         let pids = self.pids;
-        let holder = |vpid: u32| pids.get(&vpid).copied();
+        let holder = |vpid: Vpid| pids.get(&vpid).copied();
         let out = ino::add_watches(file.as_fd(), e, self.real(vpid)?, &holder, Config::get().follow_paths, &self.b.deadline)?;
         log::info!("restored inotify id {id} (pid {vpid} fd {fd}): {} watches in {:.1} ms", out.watches, t0.elapsed().as_secs_f64() * 1e3);
         if out.moved > 0 {
@@ -436,7 +438,7 @@ impl Late<'_> {
     }
 
     /// Register what the task did not (`made`: numbers registered inside it).
-    fn epoll(&mut self, id: u32, e: &EventpollFileEntry, made: &HashSet<u32>, fetch: &ep::Fetch<'_>) -> Result<(), Error> {
+    fn epoll(&mut self, id: FileId, e: &EventpollFileEntry, made: &HashSet<u32>, fetch: &ep::Fetch<'_>) -> Result<(), Error> {
         let (file, vpid, fd) = self.file_of(id)?;
         self.b.doing(format!("registering the targets of eventpoll id {id} (pid {vpid} fd {fd})"));
         let unique = ep::unique_numbers(e);
@@ -447,7 +449,7 @@ impl Late<'_> {
         }
         let inside = if out.in_task > 0 { format!(" ({} made inside the task)", out.in_task) } else { String::new() };
         log::info!("restored eventpoll id {id} (pid {vpid} fd {fd}): {} registrations{inside}", out.registrations);
-        let signalfd = |t: &&crate::proto::EventpollTfdEntry| self.tree.files.get(&t.id).map(|f| f.ftype) == Some(FdTypes::Signalfd as i32);
+        let signalfd = |t: &&crate::proto::EventpollTfdEntry| self.tree.files.get(&FileId(t.id)).map(|f| f.ftype) == Some(FdTypes::Signalfd as i32);
         for t in e.tfd.iter().filter(signalfd).filter(|t| !skip(t)) {
             log::warn!(
                 "eventpoll id {id}: signalfd target fd {} was registered from outside the task: signals to the task will not wake this epoll",
