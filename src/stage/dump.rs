@@ -500,3 +500,74 @@ fn existing<M: prost::Message + Default>(dir: BorrowedFd<'_>, name: &str, kind: 
         None => vec![],
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsFd;
+
+    use super::*;
+    use crate::criu::tree::Tree;
+    use crate::inotify::capture::Body;
+    use crate::proto::{FileEntry, InventoryEntry};
+    use crate::stage::fixture;
+
+    /// CRIU's images of a task with an inotify (fd 3, id 5), an epoll
+    /// (fd 4, id 6) and a pipe (fd 5, id 7).
+    fn dumped(tag: &str) -> fixture::Dir {
+        let f = |t: FdTypes, id| FileEntry { r#type: t as i32, id, ..Default::default() };
+        let files = [
+            FileEntry { ify: Some(InotifyFileEntry { id: 5, ..Default::default() }), ..f(FdTypes::Inotify, 5) },
+            FileEntry { epfd: Some(EventpollFileEntry { id: 6, ..Default::default() }), ..f(FdTypes::Eventpoll, 6) },
+            f(FdTypes::Pipe, 7),
+        ];
+        let fds = [(3, 5, FdTypes::Inotify as i32), (4, 6, FdTypes::Eventpoll as i32), (5, 7, FdTypes::Pipe as i32)];
+        fixture::tree(tag, &fds, &files)
+    }
+
+    fn captured() -> Captured<'static> {
+        let at = At::Task { vpid: Vpid(1), fd: FdNum(3) };
+        let ino = CapturedInotify { id: 5, flags: 0, fown: FownEntry::default(), watches: 0, queued_bytes: None, head: vec![], body: Body::Ours(vec![]) };
+        let ep = EventpollFileEntry { id: 6, ..Default::default() };
+        Captured { inotify: vec![(ino, at)], eventpoll: vec![(ep, At::Task { vpid: Vpid(1), fd: FdNum(4) })] }
+    }
+
+    /// encode -> rewrite -> commit: CRIU's entries of both files become
+    /// EXT (fdinfo patched in place, files.img rewritten), the pipe's stay,
+    /// our two images are written and the inventory requires the plugin.
+    #[test]
+    fn encode_rewrite_commit_switch_every_captured_file() {
+        let d = dumped("switch");
+        let dir = d.fd.as_fd();
+        let tree = Tree::load(dir).unwrap();
+        let c = captured();
+        let mut files = encode(dir, &c).unwrap();
+        let (rewritten, patches) = rewrite(&tree, &c).unwrap();
+        assert_eq!(patches.len(), 1, "one fdinfo image patched in place");
+        assert_eq!(patches[0].1.len(), 2, "its two entries");
+        files.extend(rewritten);
+        takeover::commit(dir, &files, &patches, None).unwrap();
+        let after = Tree::load(dir).unwrap();
+        let ty = |id| after.files[&FileId(id)].ftype;
+        assert_eq!((ty(5), ty(6), ty(7)), (FdTypes::Ext as i32, FdTypes::Ext as i32, FdTypes::Pipe as i32));
+        let types: Vec<i32> = after.tables[&1].iter().map(|f| f.ftype).collect();
+        assert_eq!(types, vec![FdTypes::Ext as i32, FdTypes::Ext as i32, FdTypes::Pipe as i32]);
+        let inv: Vec<InventoryEntry> = image::decode_all("inventory.img", image::INVENTORY, &std::fs::read(d.path.join("inventory.img")).unwrap()).unwrap();
+        assert_eq!(inv[0].plugins_entry.as_ref().unwrap().plugins, vec!["notify_plugin".to_string()]);
+        let ours: Vec<InotifyFileEntry> = image::decode_all(INOTIFY_IMG, image::INOTIFY_FILE, &std::fs::read(d.path.join(INOTIFY_IMG)).unwrap()).unwrap();
+        assert_eq!(ours.len(), 1);
+        assert!(d.path.join(EVENTPOLL_IMG).exists());
+    }
+
+    /// A tree without inotify or epoll: the takeover changes nothing.
+    #[test]
+    fn takeover_of_a_tree_without_our_files_writes_nothing() {
+        let pipe = FileEntry { r#type: FdTypes::Pipe as i32, id: 7, ..Default::default() };
+        let d = fixture::tree("nothing", &[(5, 7, FdTypes::Pipe as i32)], &[pipe]);
+        let before: Vec<_> = std::fs::read_dir(&d.path).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let dir = proc::dup_above(d.fd.as_fd(), 3).unwrap();
+        let n = run_bounded(Deadline::start("test", std::time::Duration::from_secs(5)), move |b| takeover(dir.as_fd(), &State::default(), b)).unwrap();
+        assert_eq!(n.unwrap(), 0);
+        let after: Vec<_> = std::fs::read_dir(&d.path).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(before.len(), after.len());
+    }
+}

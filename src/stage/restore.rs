@@ -460,3 +460,80 @@ impl Late<'_> {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsFd;
+
+    use super::*;
+    use crate::proto::{ExtFileEntry, EventpollTfdEntry, FhEntry, FileEntry, InotifyWdEntry};
+    use crate::stage::fixture;
+
+    const INO: u32 = 5;
+    const EP: u32 = 6;
+    const PIPE: u32 = 7;
+
+    fn ext(id: u32) -> FileEntry {
+        FileEntry { r#type: FdTypes::Ext as i32, id, ext: Some(ExtFileEntry { id, fown: Default::default() }), ..Default::default() }
+    }
+
+    /// The tree after a takeover: an inotify (fd 3) and an epoll (fd 4)
+    /// switched to EXT, and a pipe (fd 5) the epoll watches.
+    fn taken_over(tag: &str) -> fixture::Dir {
+        let files = [ext(INO), ext(EP), FileEntry { r#type: FdTypes::Pipe as i32, id: PIPE, ..Default::default() }];
+        let d = fixture::tree(tag, &[(3, INO, FdTypes::Ext as i32), (4, EP, FdTypes::Ext as i32), (5, PIPE, FdTypes::Pipe as i32)], &files);
+        let wd = InotifyWdEntry {
+            id: INO,
+            i_ino: 2,
+            mask: 0x100,
+            s_dev: 8,
+            wd: 1,
+            f_handle: FhEntry { bytes: 8, r#type: 1, handle: vec![7], path: Some("/tmp".into()), mnt_id: None },
+            ..Default::default()
+        };
+        let ino = InotifyFileEntry { id: INO, wd: vec![wd], format: Some(crate::criu::format::CURRENT), ..Default::default() };
+        fixture::write(&d, INOTIFY_IMG, image::encode_messages(image::INOTIFY_FILE, &[ino]));
+        let tfd = EventpollTfdEntry { id: PIPE, tfd: 5, events: 1, data: 9, dev: None, inode: None, pos: None };
+        let ep = EventpollFileEntry { id: EP, tfd: vec![tfd], format: Some(crate::criu::format::CURRENT), ..Default::default() };
+        fixture::write(&d, EVENTPOLL_IMG, image::encode_messages(image::EVENTPOLL_FILE, &[ep]));
+        d
+    }
+
+    #[test]
+    fn load_takes_both_images_and_the_tree() {
+        let d = taken_over("load");
+        let s = load(d.fd.as_fd(), true).unwrap();
+        assert_eq!(s.inotify.keys().copied().collect::<Vec<_>>(), vec![FileId(INO)]);
+        assert_eq!(s.epoll[&FileId(EP)].tfd[0].tfd, 5);
+        assert_eq!(s.tree.holder(FileId(PIPE)), Some((Vpid(1), FdNum(5))));
+    }
+
+    #[test]
+    fn load_refuses_what_a_takeover_cannot_have_written() {
+        // Required but missing.
+        let d = taken_over("missing");
+        std::fs::remove_file(d.path.join(EVENTPOLL_IMG)).unwrap();
+        let e = load(d.fd.as_fd(), true).err().expect("refused").to_string();
+        assert!(e.contains(EVENTPOLL_IMG) && e.contains("missing, but inventory.img requires notify_plugin"), "{e}");
+        // Not missing when the inventory does not require us.
+        assert!(load(d.fd.as_fd(), false).is_ok());
+        // An entry whose file CRIU would restore itself.
+        let d = taken_over("not-ext");
+        let files = [ext(INO), FileEntry { r#type: FdTypes::Eventpoll as i32, id: EP, ..Default::default() }, ext(PIPE)];
+        fixture::write(&d, "files.img", image::encode_messages(image::FILES, &files));
+        let e = load(d.fd.as_fd(), true).err().expect("refused").to_string();
+        assert!(e.contains(&format!("file id {EP} is not an EXT file in files.img")), "{e}");
+        // A format of a newer major version.
+        let d = taken_over("newer");
+        let ep = EventpollFileEntry { id: EP, format: Some(9 << 16), ..Default::default() };
+        fixture::write(&d, EVENTPOLL_IMG, image::encode_messages(image::EVENTPOLL_FILE, &[ep]));
+        let e = load(d.fd.as_fd(), true).err().expect("refused").to_string();
+        assert!(e.contains("format version 9.0, newer than the 1.0"), "{e}");
+    }
+
+    #[test]
+    fn load_of_a_dump_without_our_files_is_empty() {
+        let d = fixture::tree("plain", &[(0, PIPE, FdTypes::Pipe as i32)], &[FileEntry { r#type: FdTypes::Pipe as i32, id: PIPE, ..Default::default() }]);
+        let s = load(d.fd.as_fd(), false).unwrap();
+        assert!(s.inotify.is_empty() && s.epoll.is_empty());
+    }
+}
