@@ -17,7 +17,7 @@ SOURCES      := $(shell find src proto criu-headers -type f) Cargo.toml build.rs
 export CRIU_NOTIFY_TOP := $(CURDIR)
 
 .PHONY: all deps criu criu-ext plugin demo test unit integration zdtm bench fuzz \
-        install uninstall test-containers clean
+        install uninstall test-containers test-programs clean
 
 all: plugin demo
 
@@ -44,7 +44,7 @@ demo: $(PLUGIN)
 
 # Unit tests (pure logic and real syscalls), then the integration tests that
 # drive the real criu binary, then CRIU's own zdtm tests with the plugin.
-test: unit integration zdtm test-containers
+test: unit integration zdtm test-containers test-programs
 
 unit: $(CRIU_PATH)
 	$(CARGO) test --release --lib --test fuzz_regressions
@@ -74,6 +74,11 @@ fuzz:
 
 test-containers: $(PLUGIN)
 	@bash test/scripts/containers.sh
+
+# nginx, redis, inotifywait, python3-watchdog and node checkpointed and
+# restored with the plugin (installs them with apt-get when missing).
+test-programs: $(PLUGIN)
+	@bash test/scripts/programs.sh
 
 install: $(PLUGIN)
 	install -D -m 0755 $(PLUGIN) $(DESTDIR)$(PREFIX)/lib/criu/$(PLUGIN_NAME)
