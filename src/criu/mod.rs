@@ -4,6 +4,7 @@
 
 pub mod image;
 pub mod log;
+pub mod stream;
 pub mod takeover;
 pub mod tree;
 pub mod wire;
