@@ -20,7 +20,7 @@ CRIU_DEV_SRC ?= $(CURDIR)/../shared/criu-src
 export CRIU_NOTIFY_TOP := $(CURDIR)
 
 .PHONY: all deps criu criu-tree criu-ext plugin test-plugin lint demo test unit integration zdtm bench fuzz \
-        install uninstall test-containers test-criu-4.1 test-criu-dev clean
+        install uninstall test-containers test-programs test-criu-4.1 test-criu-dev clean
 
 all: criu plugin demo
 
@@ -68,9 +68,9 @@ test-plugin: $(TEST_PLUGIN)
 # Lints, style and clippy, and that the release plugin carries no fault
 # injection; then unit tests (pure logic and real syscalls), the
 # integration tests that drive the real criu binary, CRIU's own zdtm tests
-# with the plugin, runc/podman, and the integration tests again against
-# CRIU 4.1.x.
-test: lint unit integration zdtm test-containers test-criu-4.1
+# with the plugin, runc/podman, real programs, and the integration tests
+# again against CRIU 4.1.x.
+test: lint unit integration zdtm test-containers test-programs test-criu-4.1
 
 lint: $(PLUGIN)
 	$(CARGO) fmt --check
@@ -98,8 +98,12 @@ integration: $(TEST_PLUGIN) $(if $(CRIU_EXT),,$(CRIU_EXT_PATH))
 		$(CARGO) test --release --test criu -- --test-threads=1
 
 # zdtm runs from a CRIU tree (its own criu); CRIU_TREE= picks another.
+# zdtm.sh: CRIU's inotify/epoll tests, owned by the plugin; zdtm-sample.sh:
+# ~50 tests without inotify/epoll, without and with the plugin (both run).
 zdtm: $(PLUGIN) $(if $(CRIU_TREE),,$(CRIU_TREE_PATH))
-	@CRIU_TREE="$${CRIU_TREE:-$$(cat $(CRIU_TREE_PATH))}" bash test/scripts/zdtm.sh
+	@tree="$${CRIU_TREE:-$$(cat $(CRIU_TREE_PATH))}"; rc=0; \
+	CRIU_TREE="$$tree" bash test/scripts/zdtm.sh || rc=1; \
+	CRIU="$$tree/criu/criu" bash test/scripts/zdtm-sample.sh || rc=1; exit $$rc
 
 # The integration suite against CRIU 4.1.x (Debian trixie's source package,
 # built into .cache/criu-4.1.x) and its ext build: about a minute once
@@ -130,6 +134,11 @@ fuzz:
 
 test-containers: $(PLUGIN) $(if $(CRIU_TREE),,$(CRIU_TREE_PATH))
 	@CRIU_TREE="$${CRIU_TREE:-$$(cat $(CRIU_TREE_PATH))}" bash test/scripts/containers.sh
+
+# nginx, redis, inotifywait, python3-watchdog and node checkpointed and
+# restored with the plugin (installs them with apt-get when missing).
+test-programs: $(PLUGIN)
+	@bash test/scripts/programs.sh
 
 install: $(PLUGIN)
 	install -D -m 0755 $(PLUGIN) $(DESTDIR)$(PREFIX)/lib/criu/$(PLUGIN_NAME)

@@ -5,6 +5,7 @@
 pub mod format;
 pub mod image;
 pub mod log;
+pub mod stream;
 pub mod takeover;
 pub mod tree;
 pub mod wire;

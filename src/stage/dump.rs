@@ -106,6 +106,13 @@ pub fn finish(ret: i32) {
         log::error!("no image directory from criu; inotify/epoll files stay with CRIU's own code");
         return;
     };
+    // --stream: CRIU's images are already sent; its own code keeps the files.
+    if crate::criu::stream::leave_streamed_dump_to_criu(dir, &state.pids) {
+        if !state.ext.is_empty() {
+            log::error!("files handed over by DUMP_EXT_FILE cannot be restored: a streamed dump carries no images of the plugin's");
+        }
+        return;
+    }
     let handed_over = !state.ext.is_empty();
     let failed = |e: &dyn std::fmt::Display| {
         if handed_over {

@@ -19,3 +19,4 @@ mod hostile;
 mod inotify;
 mod loading;
 mod migration;
+mod modes;
