@@ -13,9 +13,37 @@ use crate::criu::log as criu_log;
 use crate::sys::criu_syms;
 use crate::stage::{dump, restore, HookResult};
 
-#[allow(non_camel_case_types, non_upper_case_globals, dead_code, clippy::all)]
+/// CRIU's plugin ABI as this plugin uses it, in Rust: the same statement
+/// as `criu-headers/criu-plugin.h` (the C side), which a unit test checks
+/// this against.
 mod abi {
-    include!(concat!(env!("OUT_DIR"), "/criu_plugin.rs"));
+    use std::ffi::{c_char, c_int, c_uint, c_void};
+
+    /// CRIU_PLUGIN_VERSION of every CRIU from 3.17 on: 0.2.0 (major << 16
+    /// | minor << 8 | sublevel).
+    pub const CRIU_NOTIFY_PLUGIN_VERSION: c_uint = 2 << 8;
+
+    /// The hook slots (`enum cr_plugin_hook`) this plugin knows.
+    pub mod cr_plugin_hook {
+        use std::ffi::c_uint;
+        pub const CR_HOOK_DUMP_EXT_FILE: c_uint = 2;
+        pub const CR_HOOK_RESTORE_EXT_FILE: c_uint = 3;
+        pub const CR_HOOK_RESUME_DEVICES_LATE: c_uint = 9;
+        pub const CR_HOOK_CHECKPOINT_DEVICES: c_uint = 11;
+        /// The slots this plugin fills end here; later CRIUs add more.
+        pub const CR_HOOK_USED_COUNT: c_uint = 12;
+    }
+
+    /// `struct cr_plugin_desc`, with the hook slots this plugin declares.
+    #[repr(C)]
+    pub struct cr_plugin_desc {
+        pub name: *const c_char,
+        pub init: Option<extern "C" fn(c_int) -> c_int>,
+        pub exit: Option<extern "C" fn(c_int, c_int)>,
+        pub version: c_uint,
+        pub max_hooks: c_uint,
+        pub hooks: [*mut c_void; cr_plugin_hook::CR_HOOK_USED_COUNT as usize],
+    }
 }
 
 use abi::cr_plugin_hook as hook;
@@ -223,6 +251,30 @@ mod tests {
         assert_eq!(criu_series(Some(13)), "4.2.x, 13 hooks");
         assert_eq!(criu_series(Some(15)), "development branch, 15 hooks");
         assert_eq!(criu_series(None), "hook count unknown");
+    }
+
+    /// The Rust statement of the ABI says what criu-headers/criu-plugin.h
+    /// says: the hook numbers, the version, the descriptor's layout.
+    #[test]
+    fn abi_matches_the_header() {
+        let h = include_str!("../criu-headers/criu-plugin.h");
+        let value = |name: &str| -> u32 {
+            let line = h.lines().find(|l| l.trim_start().starts_with(name) && l.contains('=')).unwrap_or_else(|| panic!("{name} not in the header"));
+            line.split('=').nth(1).unwrap().trim().trim_end_matches(|c: char| !c.is_ascii_digit()).split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
+        };
+        assert_eq!(value("CR_HOOK_DUMP_EXT_FILE"), hook::CR_HOOK_DUMP_EXT_FILE);
+        assert_eq!(value("CR_HOOK_RESTORE_EXT_FILE"), hook::CR_HOOK_RESTORE_EXT_FILE);
+        assert_eq!(value("CR_HOOK_RESUME_DEVICES_LATE"), hook::CR_HOOK_RESUME_DEVICES_LATE);
+        assert_eq!(value("CR_HOOK_CHECKPOINT_DEVICES"), hook::CR_HOOK_CHECKPOINT_DEVICES);
+        assert_eq!(value("CR_HOOK_USED_COUNT"), hook::CR_HOOK_USED_COUNT);
+        assert!(h.contains("#define CRIU_NOTIFY_PLUGIN_VERSION ((0 << 16) | (2 << 8) | 0)"));
+        assert_eq!(abi::CRIU_NOTIFY_PLUGIN_VERSION, 0x200);
+        // name, init, exit (pointers), version, max_hooks (two ints), hooks.
+        let p = std::mem::size_of::<*const u8>();
+        assert_eq!(std::mem::offset_of!(abi::cr_plugin_desc, version), 3 * p);
+        assert_eq!(std::mem::offset_of!(abi::cr_plugin_desc, max_hooks), 3 * p + 4);
+        assert_eq!(std::mem::offset_of!(abi::cr_plugin_desc, hooks), 3 * p + 8);
+        assert_eq!(std::mem::size_of::<abi::cr_plugin_desc>(), 3 * p + 8 + 12 * p);
     }
 
     #[test]

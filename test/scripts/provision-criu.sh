@@ -118,7 +118,7 @@ fi
 
 BUILD_DEPS="build-essential pkgconf libbsd-dev libcap-dev libgnutls28-dev libnet1-dev \
  libnftables-dev libnl-3-dev libprotobuf-c-dev libprotobuf-dev protobuf-c-compiler \
- protobuf-compiler uuid-dev python3-protobuf python3-yaml iptables libclang-dev \
+ protobuf-compiler uuid-dev python3-protobuf python3-yaml iptables \
  dpkg-dev xz-utils"
 
 apt_updated=0
