@@ -207,18 +207,7 @@ pub const IMAGE_MODE: u32 = 0o644;
 /// Write a whole file of the image directory (created or truncated) with
 /// permission bits `mode`.
 pub fn write_file(dir: BorrowedFd<'_>, name: &str, bytes: &[u8], mode: u32) -> Result<(), ImageError> {
-    let fd = rustix::fs::openat(
-        dir,
-        name,
-        OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC | OFlags::NOFOLLOW,
-        Mode::from_raw_mode(mode),
-    )
-    .map_err(|e| io(name, "create")(e.into()))?;
-    // The umask may have taken bits away.
-    rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).map_err(|e| io(name, "chmod")(e.into()))?;
-    let mut f = std::fs::File::from(fd);
-    f.write_all(bytes).map_err(io(name, "write"))?;
-    Ok(())
+    write_pieces(dir, name, &[std::borrow::Cow::Borrowed(bytes)], mode)
 }
 
 /// The content of an image file to write, in pieces: bytes of ours, and
@@ -234,6 +223,7 @@ pub fn write_pieces(dir: BorrowedFd<'_>, name: &str, pieces: &[std::borrow::Cow<
         Mode::from_raw_mode(mode),
     )
     .map_err(|e| io(name, "create")(e.into()))?;
+    // The umask may have taken bits away.
     rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).map_err(|e| io(name, "chmod")(e.into()))?;
     let mut f = std::fs::File::from(fd);
     for p in pieces {
