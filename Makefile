@@ -20,7 +20,7 @@ CRIU_DEV_SRC ?= $(CURDIR)/../shared/criu-src
 export CRIU_NOTIFY_TOP := $(CURDIR)
 
 .PHONY: all deps criu criu-tree criu-ext plugin test-plugin lint demo test unit integration zdtm bench fuzz \
-        install uninstall test-containers test-programs test-criu-4.1 test-criu-dev clean
+        install uninstall deb test-deb test-containers test-programs test-criu-4.1 test-criu-dev clean
 
 all: criu plugin demo
 
@@ -68,9 +68,9 @@ test-plugin: $(TEST_PLUGIN)
 # Lints, style and clippy, and that the release plugin carries no fault
 # injection; then unit tests (pure logic and real syscalls), the
 # integration tests that drive the real criu binary, CRIU's own zdtm tests
-# with the plugin, runc/podman, real programs, and the integration tests
-# again against CRIU 4.1.x.
-test: lint unit integration zdtm test-containers test-programs test-criu-4.1
+# with the plugin, runc/podman, the Debian package, real programs, and the
+# integration tests again against CRIU 4.1.x.
+test: lint unit integration zdtm test-containers test-deb test-programs test-criu-4.1
 
 lint: $(PLUGIN)
 	$(CARGO) fmt --check
@@ -142,6 +142,14 @@ test-programs: $(PLUGIN)
 
 install: $(PLUGIN)
 	install -D -m 0755 $(PLUGIN) $(DESTDIR)$(PREFIX)/lib/criu/$(PLUGIN_NAME)
+
+# The Debian package criu-notify (target/debian/criu-notify_<version>_<arch>.deb)
+# and its test: apt-get install, plain criu loads it, purge leaves nothing.
+deb: $(PLUGIN) README.md test/scripts/deb.sh
+	@bash test/scripts/deb.sh build >/dev/null
+
+test-deb: deb | $(CRIU_PATH)
+	@bash test/scripts/deb.sh test
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/lib/criu/$(PLUGIN_NAME)

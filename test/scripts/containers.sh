@@ -31,6 +31,11 @@
 #                       plugin installed in CRIU's default /usr/lib/criu/ and
 #                       settings in /etc/criu/notify-plugin.conf (both removed
 #                       again, whatever was there before is put back).
+#   runc-migrate, podman-migrate
+#                       restore on new filesystems, as on another host
+#                       (test/scripts/containers-migrate.sh).
+#   containerd-ctr      containerd 1.6 + runc, ctr checkpoint/restore, plugin
+#                       in /usr/lib/criu (test/scripts/containers-containerd.sh).
 #
 # podman runs with a private store (--root/--runroot/--tmpdir under a temp
 # dir), so no image or container of the machine's own store is touched.
@@ -51,7 +56,8 @@ CRIU="${CRIU:-$(cat "$TOP/.cache/criu-path" 2>/dev/null || true)}"
 # crit: $CRIU_TREE, else the provisioned tree (make criu-tree).
 CRIU_TREE="${CRIU_TREE:-$(cat "$TOP/.cache/criu-tree" 2>/dev/null || true)}"
 PY=/usr/bin/python3
-SCENARIOS=(runc-tmpfs-volume runc-same-fs podman-overlay podman-nfs-export)
+SCENARIOS=(runc-tmpfs-volume runc-same-fs podman-overlay podman-nfs-export runc-migrate podman-migrate containerd-ctr)
+SCEN_ALL=("${SCENARIOS[@]}")
 [[ -n "${CONTAINERS_ONLY:-}" ]] && read -r -a SCENARIOS <<<"$CONTAINERS_ONLY"
 
 say() { printf '%s\n' "containers: $*" >&2; }
@@ -509,12 +515,17 @@ podman_scenario() {
 scenario_podman-overlay() { podman_scenario overlay conf; }
 scenario_podman-nfs-export() { podman_scenario nfs_export system; }
 
+# shellcheck source=test/scripts/containers-migrate.sh
+source "$TOP/test/scripts/containers-migrate.sh"
+# shellcheck source=test/scripts/containers-containerd.sh
+source "$TOP/test/scripts/containers-containerd.sh"
+
 # --- run --------------------------------------------------------------------
 declare -A RESULT TIME
 SNUM=0
 for SCEN in "${SCENARIOS[@]}"; do
 	SNUM=$((SNUM + 1))
-	declare -F "scenario_$SCEN" >/dev/null || die "unknown scenario $SCEN (have: runc-tmpfs-volume runc-same-fs podman-overlay podman-nfs-export)"
+	declare -F "scenario_$SCEN" >/dev/null || die "unknown scenario $SCEN (have: ${SCEN_ALL[*]})"
 	SDIR="$WORK/$SCEN"
 	mkdir -p "$SDIR"
 	: >"$SDIR/failures"
