@@ -120,7 +120,7 @@ impl Tree {
                 .map_err(|source| ImageError::Decode { file: "files.img".to_owned(), index, source })?;
             let at = e.as_ptr() as usize - bytes.as_ptr() as usize;
             let shift = |r: std::ops::Range<usize>| (r.start + at)..(r.end + at);
-            let watches = super::wire::LeanWatches { items: w.items.into_iter().map(shift).collect(), span: w.span.map(shift) };
+            let watches = super::wire::LeanWatches { items: w.items.into_iter().map(shift).collect() };
             let id = f.id;
             if tree.files.insert(FileId(id), File { ftype: f.r#type, entry: f, watches }).is_some() {
                 return Err(TreeError::DuplicateFile(id));

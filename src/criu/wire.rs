@@ -213,22 +213,7 @@ pub fn decode_file_lean(msg: &[u8]) -> Result<(FileEntry, LeanWatches), DecodeEr
         f.ify = Some(InotifyFileEntry::decode(ify_rest.as_slice()).ok()?);
         let at = |b: &[u8]| b.as_ptr() as usize - msg.as_ptr() as usize;
         let items = wds.iter().map(|w| at(w)..at(w) + w.len()).collect();
-        // The watch fields (keys included) as one run, if nothing else
-        // stands between them (protobuf-c writes fields in number order).
-        let mut span: Option<std::ops::Range<usize>> = None;
-        let (mut ended, mut broken) = (false, false);
-        for fl in fields(ify) {
-            let fl = fl.ok()?;
-            let r = (at(ify) + fl.range.start)..(at(ify) + fl.range.end);
-            match (fl.number == INOTIFY_WD, &mut span) {
-                (true, None) => span = Some(r),
-                (true, Some(s)) if !ended && s.end == r.start => s.end = r.end,
-                (true, Some(_)) => broken = true,
-                (false, Some(_)) => ended = true,
-                (false, None) => {}
-            }
-        }
-        Some((f, LeanWatches { items, span: span.filter(|_| !broken) }))
+        Some((f, LeanWatches { items }))
     };
     if msg.len() < 1024 {
         return Ok((FileEntry::decode(msg)?, LeanWatches::default()));
@@ -244,9 +229,6 @@ pub fn decode_file_lean(msg: &[u8]) -> Result<(FileEntry, LeanWatches), DecodeEr
 pub struct LeanWatches {
     /// Each watch's bytes (without its key and length), in order.
     pub items: Vec<std::ops::Range<usize>>,
-    /// All the watch fields, keys and lengths included, when they form one
-    /// run: our entry can take them as they are.
-    pub span: Option<std::ops::Range<usize>>,
 }
 
 /// Of one encoded `inotify_wd_entry`: its `s_dev` and its handle's `path`,
@@ -263,6 +245,55 @@ pub fn wd_sdev_and_path(item: &[u8]) -> Option<(u32, Option<&str>)> {
         }
     }
     Some((sdev?, path))
+}
+
+/// Append encoded watch `item` to `out` as field `field` of its entry,
+/// with its handle cut to the words it has: CRIU writes all 16 words of a
+/// `fh_entry` (MAX_HANDLE_SZ), most of them zero, and decoding them costs a
+/// restore (five allocations a watch). Anything that does not scan as
+/// expected is copied as it is.
+pub fn put_watch_trimmed(out: &mut Vec<u8>, field: u32, item: &[u8]) {
+    let put = |out: &mut Vec<u8>, bytes: &[u8]| {
+        put_varint(out, u64::from(field) << 3 | 2);
+        put_varint(out, bytes.len() as u64);
+        out.extend_from_slice(bytes);
+    };
+    match trimmed(item) {
+        Some(t) => put(out, &t),
+        None => put(out, item),
+    }
+}
+
+/// `item` with its f_handle (7) words (3) cut to ceil(bytes (1) / 8).
+fn trimmed(item: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(item.len());
+    for f in fields(item) {
+        let f = f.ok()?;
+        match (f.number, f.bytes) {
+            (7, Some(fh)) => {
+                let keep = fields(fh).find_map(|g| g.ok().filter(|g| g.number == 1).and_then(|g| g.varint))?.div_ceil(8);
+                let mut words = 0u64;
+                let mut new = Vec::with_capacity(fh.len());
+                for g in fields(fh) {
+                    let g = g.ok()?;
+                    if g.number == 3 {
+                        // Non-packed words only; packed ones are left as they are.
+                        g.varint?;
+                        words += 1;
+                        if words > keep {
+                            continue;
+                        }
+                    }
+                    new.extend_from_slice(&fh[g.range]);
+                }
+                put_varint(&mut out, 7 << 3 | 2);
+                put_varint(&mut out, new.len() as u64);
+                out.extend_from_slice(&new);
+            }
+            _ => out.extend_from_slice(&item[f.range]),
+        }
+    }
+    Some(out)
 }
 
 /// `fh_entry.path` (field 4) of an encoded handle: `Some(None)` if absent.
@@ -310,16 +341,7 @@ mod tests {
         let (lean, watches) = decode_file_lean(&bytes).unwrap();
         let ranges = watches.items;
         assert_eq!(ranges.len(), 300);
-        // prost writes the watches as one run: the span is their bytes.
-        let span = watches.span.expect("one run");
-        let mut run = Vec::new();
-        for w in &e.wd {
-            let b = w.encode_to_vec();
-            run.push(0x2a);
-            put_varint(&mut run, b.len() as u64);
-            run.extend_from_slice(&b);
-        }
-        assert_eq!(&bytes[span], run.as_slice());
+
         assert!(lean.ify.as_ref().unwrap().wd.is_empty());
         for (w, r) in e.wd.iter().zip(&ranges) {
             let item = &bytes[r.clone()];
@@ -329,6 +351,28 @@ mod tests {
         let mut whole = lean.clone();
         whole.ify.as_mut().unwrap().wd = e.wd.clone();
         assert_eq!(whole, f);
+    }
+
+    #[test]
+    fn watches_keep_only_the_handle_words_they_have() {
+        let mut w = big(1).wd.remove(0);
+        w.f_handle.handle = vec![0xabcd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        w.f_handle.bytes = 8;
+        let mut out = Vec::new();
+        put_watch_trimmed(&mut out, 5, &w.encode_to_vec());
+        let e = InotifyFileEntry::decode(out.as_slice()).unwrap();
+        let mut want = w.clone();
+        want.f_handle.handle.truncate(1);
+        assert_eq!(e.wd, vec![want]);
+        // 12 bytes: two words kept.
+        w.f_handle.bytes = 12;
+        let mut out = Vec::new();
+        put_watch_trimmed(&mut out, 5, &w.encode_to_vec());
+        assert_eq!(InotifyFileEntry::decode(out.as_slice()).unwrap().wd[0].f_handle.handle, vec![0xabcd, 0]);
+        // Not a message: copied as it is.
+        let mut out = Vec::new();
+        put_watch_trimmed(&mut out, 5, &[0xff]);
+        assert_eq!(out, vec![0x2a, 1, 0xff]);
     }
 
     #[test]

@@ -140,7 +140,7 @@ impl Capturer {
     /// task's is CRIU's bytes as they are (our per-filesystem fields go in
     /// the entry's `fs` table), so memory and time stay at copying the image
     /// once, or not at all when every watch is CRIU's.
-    pub fn capture<'a>(&mut self, it: Instance<'_, 'a>, sh: &Shared<'_>) -> Result<CapturedInotify<'a>, InotifyError> {
+    pub fn capture(&mut self, it: Instance<'_>, sh: &Shared<'_>) -> Result<CapturedInotify, InotifyError> {
         let (flags, jobs) = it.jobs()?;
         let queued = notify::queued_bytes(it.file)?;
         let owner = self.filesystems_of(&it, &jobs, sh.others)?;
@@ -166,7 +166,7 @@ impl Capturer {
     /// task: which task's mounts show it, the mount's root (for
     /// open_by_handle_at), where that root shows in our links, and the
     /// filesystem's identity. Returns the task's view.
-    fn filesystems_of(&mut self, it: &Instance<'_, '_>, jobs: &[Job<'_>], others: &[(Vpid, RealPid)]) -> Result<usize, InotifyError> {
+    fn filesystems_of(&mut self, it: &Instance<'_>, jobs: &[Job<'_>], others: &[(Vpid, RealPid)]) -> Result<usize, InotifyError> {
         let owner = self.view_index(it.pid.0)?;
         let mut first: HashMap<u32, usize> = HashMap::new();
         for (i, j) in jobs.iter().enumerate() {
@@ -186,7 +186,7 @@ impl Capturer {
     /// them. CRIU checked each (same inode at that path from its
     /// namespace's root); one check here that the task's root is that root
     /// makes them ours, with no syscall per watch.
-    fn trusted(&self, owner: usize, it: &Instance<'_, '_>, jobs: &[Job<'_>]) -> Result<HashMap<u32, bool>, InotifyError> {
+    fn trusted(&self, owner: usize, it: &Instance<'_>, jobs: &[Job<'_>]) -> Result<HashMap<u32, bool>, InotifyError> {
         let mut trusted: HashMap<u32, bool> = HashMap::new();
         for (i, j) in jobs.iter().enumerate() {
             let Job::Raw { sdev, path: Some(path), .. } = j else { continue };
@@ -203,14 +203,14 @@ impl Capturer {
 /// Our entry: our fields (the filesystems once each), then the watches:
 /// CRIU's run of them as it is when every one is CRIU's, else each one,
 /// CRIU's bytes or ours (`done`: the ones captured by handle, by index).
-fn assemble<'a>(
-    it: &Instance<'_, 'a>,
+fn assemble(
+    it: &Instance<'_>,
     flags: u32,
     queued: u64,
     fss: &HashMap<u32, &Fs>,
     jobs: &[Job<'_>],
     done: Vec<(usize, InotifyWdEntry)>,
-) -> CapturedInotify<'a> {
+) -> CapturedInotify {
     let mut fs: Vec<NotifyFsEntry> = fss
         .iter()
         .map(|(sdev, f)| NotifyFsEntry { s_dev: *sdev, fsid: Some(f.fsid), fs_type: Some(f.fs_type), path_pid: f.path_pid })
@@ -225,24 +225,7 @@ fn assemble<'a>(
         fs,
         format: Some(crate::criu::format::CURRENT),
     };
-    let body = match it.criu {
-        Some((_, _, Some(span))) if done.is_empty() => Body::Criu(span),
-        _ => {
-            let mut out = Vec::new();
-            let mut slow_done = done.iter().peekable();
-            for (i, j) in jobs.iter().enumerate() {
-                match (j, slow_done.peek()) {
-                    (_, Some((k, e))) if *k == i => {
-                        put_field(&mut out, &e.encode_to_vec());
-                        slow_done.next();
-                    }
-                    (Job::Raw { item, .. }, _) => put_field(&mut out, item),
-                    (Job::Mark(_), _) => unreachable!("every watch that is not raw was captured by handle"),
-                }
-            }
-            Body::Ours(out)
-        }
-    };
+    let body = watches(jobs, &done);
     CapturedInotify { id: it.id.0, flags: head.flags, fown: it.fown, watches: jobs.len(), queued_bytes: head.queued_bytes, head: head.encode_to_vec(), body }
 }
 
@@ -252,13 +235,13 @@ fn assemble<'a>(
 /// fdinfo a moment ago, with the tasks frozen, and kept every mask bit, so
 /// its watch list is used instead of reading the (for 100k watches, 12 MB
 /// and 0.3 s) fdinfo text again.
-pub struct Instance<'e, 'a> {
+pub struct Instance<'e> {
     pub pid: RealPid,
     pub fd: FdNum,
     pub file: BorrowedFd<'e>,
     pub id: FileId,
     pub fown: FownEntry,
-    pub criu: Option<CriuWatches<'e, 'a>>,
+    pub criu: Option<CriuWatches<'e>>,
 }
 
 /// What every capture of one dump shares: who holds unlinked objects open,
@@ -270,14 +253,14 @@ pub struct Shared<'s> {
     pub deadline: &'s crate::deadline::Deadline,
 }
 
-impl Instance<'_, '_> {
+impl Instance<'_> {
     fn bad(&self, index: usize, what: String) -> InotifyError {
         InotifyError::Fdinfo { pid: self.pid.0, fd: self.fd.raw(), source: fdinfo::FdinfoError { line: index + 1, what } }
     }
 
     /// The instance's flags and its watches: CRIU's, or from fdinfo.
     fn jobs(&self) -> Result<(u32, Vec<Job<'_>>), InotifyError> {
-        if let Some((head, items, _)) = self.criu {
+        if let Some((head, items)) = self.criu {
             let jobs = items
                 .iter()
                 .enumerate()
@@ -343,9 +326,9 @@ fn capture_slow(
         Ok(parts.into_iter().flatten().collect())
 }
 
-/// CRIU's own entry for a file (without its watches), its watches encoded
-/// one by one, and their run as one slice of files.img where they form one.
-pub type CriuWatches<'e, 'a> = (&'e InotifyFileEntry, &'e [&'e [u8]], Option<&'a [u8]>);
+/// CRIU's own entry for a file (without its watches) and its watches,
+/// encoded one by one.
+pub type CriuWatches<'e> = (&'e InotifyFileEntry, &'e [&'e [u8]]);
 
 /// One watch to capture: CRIU's encoded entry (with its device and path
 /// read off the bytes), or a mark from fdinfo.
@@ -377,7 +360,7 @@ impl Job<'_> {
 
 /// One inotify file as captured: our entry, encoded, and what the log says
 /// of it.
-pub struct CapturedInotify<'a> {
+pub struct CapturedInotify {
     pub id: u32,
     pub flags: u32,
     pub fown: FownEntry,
@@ -386,24 +369,27 @@ pub struct CapturedInotify<'a> {
     /// The encoded `inotify_file_entry`: its fields but the watches, then
     /// the watches.
     pub head: Vec<u8>,
-    pub body: Body<'a>,
+    pub body: Vec<u8>,
 }
 
-/// The encoded watches of a captured entry.
-pub enum Body<'a> {
-    /// CRIU's own run of them in files.img, as it is.
-    Criu(&'a [u8]),
-    /// Built here.
-    Ours(Vec<u8>),
-}
-
-impl Body<'_> {
-    pub fn bytes(&self) -> &[u8] {
-        match self {
-            Body::Criu(b) => b,
-            Body::Ours(v) => v,
+/// The watches of an entry, encoded in order: CRIU's bytes (handles cut to
+/// their words) or, for those captured by handle (`done`, by index), ours.
+/// (Split over two cores it took as long, with two buffers to join.)
+fn watches(jobs: &[Job<'_>], done: &[(usize, InotifyWdEntry)]) -> Vec<u8> {
+    let size: usize = jobs.iter().map(|j| if let Job::Raw { item, .. } = j { item.len() + 3 } else { 0 }).sum();
+    let mut out = Vec::with_capacity(size);
+    let mut slow = done.iter().peekable();
+    for (i, j) in jobs.iter().enumerate() {
+        match (j, slow.peek()) {
+            (_, Some((k, e))) if *k == i => {
+                put_field(&mut out, &e.encode_to_vec());
+                slow.next();
+            }
+            (Job::Raw { item, .. }, _) => crate::criu::wire::put_watch_trimmed(&mut out, 5, item),
+            (Job::Mark(_), _) => unreachable!("every watch that is not raw was captured by handle"),
         }
     }
+    out
 }
 
 /// Append `bytes` as one `wd` field (5, length-delimited).

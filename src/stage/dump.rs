@@ -202,12 +202,12 @@ impl std::fmt::Display for At {
 
 /// What the capture step found: every inotify and epoll file of the tree.
 #[derive(Default)]
-struct Captured<'a> {
-    inotify: Vec<(CapturedInotify<'a>, At)>,
+struct Captured {
+    inotify: Vec<(CapturedInotify, At)>,
     eventpoll: Vec<(EventpollFileEntry, At)>,
 }
 
-impl Captured<'_> {
+impl Captured {
     fn len(&self) -> usize {
         self.inotify.len() + self.eventpoll.len()
     }
@@ -264,7 +264,7 @@ fn takeover(dir: BorrowedFd<'_>, state: &State, b: &Bounded) -> Result<usize, Er
 }
 
 /// Read every inotify and epoll file of the frozen tree.
-fn capture<'a>(tree: &'a Tree, state: &State, b: &Bounded) -> Result<Captured<'a>, Error> {
+fn capture(tree: &Tree, state: &State, b: &Bounded) -> Result<Captured, Error> {
     let pids = PidMap::new(state.pids.iter().copied());
     let holders = UnlinkedHolders::new(tree, &pids);
     let holder = |dev: u64, ino: u64| holders.find(dev, ino);
@@ -326,7 +326,7 @@ impl<'a, 'p> Capture<'a, 'p> {
         proc::getfd(self.pidfds[&real].as_fd(), real.0, fd.raw())
     }
 
-    fn inotify(&mut self, id: FileId, shared: &Shared<'_>, b: &Bounded) -> Result<(CapturedInotify<'a>, At), Error> {
+    fn inotify(&mut self, id: FileId, shared: &Shared<'_>, b: &Bounded) -> Result<(CapturedInotify, At), Error> {
         let (vpid, fd, real) = self.holder(id)?;
         b.doing(format!("capturing inotify id {id} (pid {vpid} fd {fd})"));
         let file = self.getfd(real, fd)?;
@@ -336,9 +336,8 @@ impl<'a, 'p> Capture<'a, 'p> {
         // CRIU's watches, still encoded (a small entry was decoded whole).
         let decoded: Vec<Vec<u8>> = criu.map(|e| e.wd.iter().map(prost::Message::encode_to_vec).collect()).unwrap_or_default();
         let items: Vec<&[u8]> = f.watches.items.iter().map(|r| &tree.files_img[r.clone()]).chain(decoded.iter().map(Vec::as_slice)).collect();
-        let span = f.watches.span.clone().map(|r| &tree.files_img[r]);
         let fown = criu.map(|e| e.fown).unwrap_or_default();
-        let it = Instance { pid: real, fd, file: file.as_fd(), id, fown, criu: criu.map(|e| (e, items.as_slice(), span)) };
+        let it = Instance { pid: real, fd, file: file.as_fd(), id, fown, criu: criu.map(|e| (e, items.as_slice())) };
         Ok((self.capturer.capture(it, shared)?, At::Task { vpid, fd }))
     }
 
@@ -444,7 +443,7 @@ impl<'a> UnlinkedHolders<'a> {
 
 /// Our two images (after entries an earlier step wrote) and the inventory
 /// that names the plugin as required.
-fn encode<'a>(dir: BorrowedFd<'_>, c: &'a Captured<'a>) -> Result<Files<'a>, Error> {
+fn encode<'a>(dir: BorrowedFd<'_>, c: &'a Captured) -> Result<Files<'a>, Error> {
     let mut files = Files::new();
     let inv = image::read_file(dir, "inventory.img")?.ok_or(TreeError::Missing("inventory.img".into()))?;
     if let Some(b) = takeover::add_inventory_plugin("inventory.img", &inv, &image::PLUGIN.to_string_lossy())? {
@@ -455,7 +454,7 @@ fn encode<'a>(dir: BorrowedFd<'_>, c: &'a Captured<'a>) -> Result<Files<'a>, Err
     // Our entries go out in pieces: a watch run taken from CRIU's
     // files.img is written from there (the 100k-watch one is 11 MB).
     let old = ino_old.iter().map(|e| vec![prost::Message::encode_to_vec(e).into()]);
-    let ours = c.inotify.iter().map(|(e, _)| vec![e.head.as_slice().into(), e.body.bytes().into()]);
+    let ours = c.inotify.iter().map(|(e, _)| vec![e.head.as_slice().into(), e.body.as_slice().into()]);
     let ino = image::encode_pieces(image::INOTIFY_FILE, old.chain(ours).collect::<Vec<_>>());
     let ep = image::encode_messages(image::EVENTPOLL_FILE, ep_old.iter().chain(c.eventpoll.iter().map(|e| &e.0)));
     files.push((INOTIFY_IMG.into(), ino));
@@ -466,7 +465,7 @@ fn encode<'a>(dir: BorrowedFd<'_>, c: &'a Captured<'a>) -> Result<Files<'a>, Err
 /// CRIU's entries of the captured files, switched to EXT: every fd table
 /// that names one (its type bytes patched in place, as a rule) and
 /// files.img (rewritten), from the bytes read at load.
-fn rewrite(tree: &Tree, c: &Captured<'_>) -> Result<(Files<'static>, Patches), Error> {
+fn rewrite(tree: &Tree, c: &Captured) -> Result<(Files<'static>, Patches), Error> {
     let owners = c.switched();
     let ids: BTreeSet<u32> = owners.keys().copied().collect();
     let (mut files, mut patches) = (Files::new(), Vec::new());
@@ -485,7 +484,7 @@ fn rewrite(tree: &Tree, c: &Captured<'_>) -> Result<(Files<'static>, Patches), E
 }
 
 /// One line per file taken over, and what is dropped.
-fn report(c: &Captured<'_>) {
+fn report(c: &Captured) {
     for (e, at) in &c.inotify {
         log::info!("owns inotify id {} ({at}): {} watches, flags {:#o}", e.id, e.watches, e.flags);
         if let Some(q) = e.queued_bytes {
@@ -514,7 +513,6 @@ mod tests {
 
     use super::*;
     use crate::criu::tree::Tree;
-    use crate::inotify::capture::Body;
     use crate::proto::{FileEntry, InventoryEntry};
     use crate::stage::fixture;
 
@@ -531,9 +529,9 @@ mod tests {
         fixture::tree(tag, &fds, &files)
     }
 
-    fn captured() -> Captured<'static> {
+    fn captured() -> Captured {
         let at = At::Task { vpid: Vpid(1), fd: FdNum(3) };
-        let ino = CapturedInotify { id: 5, flags: 0, fown: FownEntry::default(), watches: 0, queued_bytes: None, head: vec![], body: Body::Ours(vec![]) };
+        let ino = CapturedInotify { id: 5, flags: 0, fown: FownEntry::default(), watches: 0, queued_bytes: None, head: vec![], body: vec![] };
         let ep = EventpollFileEntry { id: 6, ..Default::default() };
         Captured { inotify: vec![(ino, at)], eventpoll: vec![(ep, At::Task { vpid: Vpid(1), fd: FdNum(4) })] }
     }
