@@ -12,7 +12,7 @@
 //! | [`inotify`], [`epoll`] | per kind: capture (task -> image entry), restore (entry -> fds), their errors | `criu`, `sys`, leaves |
 //! | [`criu`] | CRIU's side: image framing and our image names, the one protobuf wire scanner, the dumped tree, the takeover rewrite and commit, our format version, the log bridge | `sys`, leaves |
 //! | [`sys`] | syscalls and /proc parsing no crate covers, behind safe functions; criu's exported symbols | nothing of ours |
-//! | leaves: [`config`], [`deadline`], [`ids`], [`proto`] | settings; time budgets; the pid, file id and fd number types; the generated messages | nothing of ours |
+//! | leaves: [`config`], [`deadline`], [`ids`], [`par`], [`proto`] | settings; time budgets; the pid, file id and fd number types; splitting work over cores; the generated messages | nothing of ours |
 //!
 //! `unsafe` is allowed only in `plugin` and in `sys` (see `[lints]` in
 //! Cargo.toml); every block says why it is sound.
@@ -24,6 +24,7 @@ pub mod epoll;
 pub mod error;
 pub mod ids;
 pub mod inotify;
+pub mod par;
 pub mod plugin;
 pub mod proto;
 pub mod stage;
@@ -36,16 +37,17 @@ mod tests {
     /// The rooms each room may name with `crate::`: the table of the crate
     /// documentation, as data.
     const MAY_USE: &[(&str, &[&str])] = &[
-        ("plugin", &["stage", "error", "inotify", "epoll", "criu", "sys", "config", "deadline", "ids", "proto", "Error"]),
-        ("stage", &["error", "inotify", "epoll", "criu", "sys", "config", "deadline", "ids", "proto", "Error"]),
+        ("plugin", &["stage", "error", "inotify", "epoll", "criu", "sys", "config", "deadline", "ids", "par", "proto", "Error"]),
+        ("stage", &["error", "inotify", "epoll", "criu", "sys", "config", "deadline", "ids", "par", "proto", "Error"]),
         ("error", &["inotify", "epoll", "criu", "sys", "deadline", "ids"]),
-        ("inotify", &["criu", "sys", "config", "deadline", "ids", "proto"]),
-        ("epoll", &["criu", "sys", "config", "deadline", "ids", "proto"]),
-        ("criu", &["sys", "ids", "proto"]),
+        ("inotify", &["criu", "sys", "config", "deadline", "ids", "par", "proto"]),
+        ("epoll", &["criu", "sys", "config", "deadline", "ids", "par", "proto"]),
+        ("criu", &["sys", "ids", "par", "proto"]),
         ("sys", &["ids"]),
         ("config", &[]),
         ("deadline", &[]),
         ("ids", &[]),
+        ("par", &[]),
         ("proto", &[]),
     ];
 

@@ -131,7 +131,7 @@ pub fn split(msg: &[u8], field: u32) -> Option<(Vec<u8>, Vec<&[u8]>)> {
 /// Decode `items` in order, on up to `available_parallelism` threads, each
 /// straight into its part of the result (no regrowing, no moving).
 fn decode_items<E: Message + Default + Send>(items: &[&[u8]], threads_from: usize) -> Result<Vec<E>, DecodeError> {
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let chunk = crate::par::chunk_len(items.len(), threads_from);
     let mut out: Vec<E> = Vec::with_capacity(items.len());
     out.resize_with(items.len(), E::default);
     let fill = |slots: &mut [E], bytes: &[&[u8]]| -> Result<(), DecodeError> {
@@ -140,11 +140,10 @@ fn decode_items<E: Message + Default + Send>(items: &[&[u8]], threads_from: usiz
         }
         Ok(())
     };
-    if workers < 2 || items.len() < threads_from {
+    if chunk >= items.len() {
         fill(&mut out, items)?;
         return Ok(out);
     }
-    let chunk = items.len().div_ceil(workers);
     std::thread::scope(|sc| {
         let parts: Vec<_> = out
             .chunks_mut(chunk)

@@ -34,7 +34,7 @@ pub struct Capturer {
 }
 
 /// Where an unlinked-but-open object is held: (virtual pid, fd) in the tree.
-pub type HolderLookup<'a> = dyn Fn(u64, u64) -> Option<(Vpid, FdNum)> + Sync + 'a;
+pub type HeldOpenBy<'a> = dyn Fn(u64, u64) -> Option<(Vpid, FdNum)> + Sync + 'a;
 
 /// Join a mount point and a path inside the mount.
 fn join(mountpoint: &str, rel: &str) -> String {
@@ -248,7 +248,7 @@ pub struct Instance<'e> {
 /// the other tasks of the tree (virtual, real pid), whose mount namespaces
 /// may show watched objects that a task's own does not, and the deadline.
 pub struct Shared<'s> {
-    pub holder: &'s HolderLookup<'s>,
+    pub holder: &'s HeldOpenBy<'s>,
     pub others: &'s [(Vpid, RealPid)],
     pub deadline: &'s crate::deadline::Deadline,
 }
@@ -290,15 +290,13 @@ fn capture_slow(
         slow: &[(usize, fdinfo::InotifyMark, Option<String>)],
         fss: &HashMap<u32, &Fs>,
         roots: &HashMap<u32, BorrowedFd<'_>>,
-        holder: &HolderLookup<'_>,
+        holder: &HeldOpenBy<'_>,
         deadline: &crate::deadline::Deadline,
     ) -> Result<Vec<(usize, InotifyWdEntry)>, InotifyError> {
         if slow.is_empty() {
             return Ok(vec![]);
         }
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-        let workers = if slow.len() < 4096 { 1 } else { workers };
-        let chunk = slow.len().div_ceil(workers).max(1);
+        let chunk = crate::par::chunk_len(slow.len(), 4096);
         let parts: Vec<Vec<(usize, InotifyWdEntry)>> = std::thread::scope(|sc| {
             let handles: Vec<_> = slow
                 .chunks(chunk)
@@ -444,7 +442,7 @@ fn watch(
     fs: &Fs,
     root: BorrowedFd<'_>,
     links: &proc::OwnFdLinks,
-    holder: &HolderLookup<'_>,
+    holder: &HeldOpenBy<'_>,
     hint: Option<&str>,
 ) -> Result<InotifyWdEntry, InotifyError> {
     let h = m.handle.as_ref().ok_or(InotifyError::NoHandle { id, wd: m.wd, dev: m.sdev, ino: m.ino })?;

@@ -86,12 +86,11 @@ pub fn apply_fs_table(entry: &mut InotifyFileEntry) {
 /// Check every watch of an image entry before acting on it (the first bad
 /// one in image order is reported); large entries on all cores.
 pub fn validate(entry: &InotifyFileEntry) -> Result<(), InotifyError> {
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     let check = |ws: &[InotifyWdEntry]| ws.iter().try_for_each(|w| validate_wd(entry.id, w));
-    if workers < 2 || entry.wd.len() < 8192 {
+    let chunk = crate::par::chunk_len(entry.wd.len(), 8192);
+    if chunk >= entry.wd.len() {
         check(&entry.wd)?;
     } else {
-        let chunk = entry.wd.len().div_ceil(workers);
         std::thread::scope(|sc| {
             let parts: Vec<_> = entry.wd.chunks(chunk).map(|c| sc.spawn(move || check(c))).collect();
             parts.into_iter().try_for_each(|p| p.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
@@ -125,16 +124,16 @@ fn dumped_handle(w: &InotifyWdEntry) -> Option<FileHandle> {
 const CHECK_ON_OWN_THREAD_FROM: usize = 512;
 
 /// Which task (real pid) a dumped pid of the tree is now.
-pub type Holder<'a> = dyn Fn(Vpid) -> Option<RealPid> + Sync + 'a;
+pub type PidOf<'a> = dyn Fn(Vpid) -> Option<RealPid> + Sync + 'a;
 
 /// Add every watch of `entry` (which passed [`validate`]) to the instance
 /// `ifd` (our copy of the restored task's fd). `task` is the real pid of the task whose root
-/// resolves the paths; `holder` maps a dumped (virtual) pid to its real pid.
+/// resolves the paths; `pid_of` maps a dumped (virtual) pid to its real pid.
 pub fn add_watches(
     ifd: BorrowedFd<'_>,
     entry: &InotifyFileEntry,
     task: RealPid,
-    holder: &Holder<'_>,
+    pid_of: &PidOf<'_>,
     follow_paths: bool,
     deadline: &crate::deadline::Deadline,
 ) -> Result<Outcome, InotifyError> {
@@ -143,11 +142,11 @@ pub fn add_watches(
         .ctx("open", "/proc")?;
     let mut order: Vec<&InotifyWdEntry> = entry.wd.iter().collect();
     order.sort_unstable_by_key(|w| w.wd);
-    let (roots, want_root) = roots_of(id, &order, task.0, holder)?;
+    let (roots, want_root) = roots_of(id, &order, task.0, pid_of)?;
     let limit = AtomicUsize::new(usize::MAX);
     let jobs = Jobs { order: &order, want_root: &want_root, roots: &roots, limit: &limit, deadline };
     proc::with_private_fd_table(|_| -> Result<Outcome, InotifyError> {
-        let (added, (verdicts, checked)) = jobs.add_and_check(ifd, id, holder, &proc_dir, follow_paths);
+        let (added, (verdicts, checked)) = jobs.add_and_check(ifd, id, pid_of, &proc_dir, follow_paths);
         let out = tally(id, &order, verdicts);
         match (added, checked) {
             (Ok(()), Ok(())) => {}
@@ -169,7 +168,7 @@ fn roots_of(
     id: u32,
     order: &[&InotifyWdEntry],
     task: i32,
-    holder: &Holder<'_>,
+    pid_of: &PidOf<'_>,
 ) -> Result<(HashMap<i32, OwnedFd>, Vec<i32>), InotifyError> {
     let mut roots: HashMap<i32, OwnedFd> = HashMap::new();
     let mut root_of = |real: i32| -> Result<(), InotifyError> {
@@ -186,7 +185,7 @@ fn roots_of(
     for w in order {
         let real = match w.path_pid {
             None => task,
-            Some(v) => holder(Vpid(v)).map(|r| r.0).ok_or_else(|| InotifyError::BadImage {
+            Some(v) => pid_of(Vpid(v)).map(|r| r.0).ok_or_else(|| InotifyError::BadImage {
                 id,
                 wd: w.wd as i32,
                 what: format!("path namespace pid {v} is not in the restored tree"),
@@ -248,7 +247,7 @@ impl Jobs<'_> {
         &self,
         ifd: BorrowedFd<'_>,
         id: u32,
-        holder: &Holder<'_>,
+        pid_of: &PidOf<'_>,
         proc_dir: &OwnedFd,
         follow_paths: bool,
     ) -> (Result<(), (usize, InotifyError)>, Checked) {
@@ -256,7 +255,7 @@ impl Jobs<'_> {
             // Small instances (a tree of many processes has many): one
             // thread, add then check; a thread of its own would cost more
             // than it saves.
-            let added = self.add_all(ifd, id, holder, proc_dir);
+            let added = self.add_all(ifd, id, pid_of, proc_dir);
             if let Err((i, _)) = &added {
                 self.limit.fetch_min(i + 1, Ordering::Relaxed);
             }
@@ -270,7 +269,7 @@ impl Jobs<'_> {
                 }
                 self.check_all(id, follow_paths)
             });
-            let added = self.add_all(ifd, id, holder, proc_dir);
+            let added = self.add_all(ifd, id, pid_of, proc_dir);
             if let Err((i, _)) = &added {
                 // The checker still judges the watches up to this one: a
                 // replaced or moved object explains more than the failure.
@@ -286,7 +285,7 @@ impl Jobs<'_> {
         &self,
         ifd: BorrowedFd<'_>,
         id: u32,
-        holder: &Holder<'_>,
+        pid_of: &PidOf<'_>,
         proc_dir: &OwnedFd,
     ) -> Result<(), (usize, InotifyError)> {
         let mut walk = Walker::new(self.roots);
@@ -310,7 +309,7 @@ impl Jobs<'_> {
                 // Re-watch through the fd that holds the (ghost) file open.
                 let vpid = w.holder_pid.unwrap_or_default();
                 let hfd = w.holder_fd.unwrap_or_default();
-                let real = holder(Vpid(vpid)).map(|r| r.0).ok_or_else(|| {
+                let real = pid_of(Vpid(vpid)).map(|r| r.0).ok_or_else(|| {
                     at(InotifyError::BadImage { id, wd, what: format!("holder pid {vpid} is not in the restored tree") })
                 })?;
                 let rel = format!("{real}/fd/{hfd}");

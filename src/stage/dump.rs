@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use crate::config::{Config, QueuedPolicy};
@@ -19,7 +19,7 @@ use crate::criu::takeover::{self, FdinfoChange, Patch};
 use crate::criu::tree::{Tree, TreeError};
 use crate::inotify::capture::{CapturedInotify, Capturer, Instance, Shared};
 use crate::inotify::InotifyError;
-use super::{keep_until_exit, HookResult, ENOTSUP};
+use super::{keep_until_exit, HookResult, HookState, ENOTSUP};
 use crate::criu::image::{EVENTPOLL_IMG, INOTIFY_IMG};
 use crate::ids::{FdNum, FileId, RealPid, Vpid};
 use crate::deadline::{run_bounded, Bounded, Deadline};
@@ -44,15 +44,10 @@ enum Kind {
     Eventpoll,
 }
 
-static STATE: Mutex<Option<State>> = Mutex::new(None);
-
-fn with_state<T>(f: impl FnOnce(&mut State) -> T) -> T {
-    let mut g = STATE.lock().unwrap_or_else(|p| p.into_inner());
-    f(g.get_or_insert_with(State::default))
-}
+static STATE: HookState<State> = HookState::new();
 
 pub fn init() -> Result<(), Error> {
-    with_state(|s| *s = State::default());
+    STATE.with(|s| *s = State::default());
     Ok(())
 }
 
@@ -67,7 +62,7 @@ fn kind_of_link(link: &str) -> Option<Kind> {
 /// CHECKPOINT_DEVICES: every live task, frozen, before its files are
 /// dumped. An error here fails the dump and CRIU resumes the tasks.
 pub fn checkpoint_devices(pid: i32) -> HookResult {
-    with_state(|s| s.pids.push(pid));
+    STATE.with(|s| s.pids.push(pid));
     if Config::get().queued == QueuedPolicy::Refuse {
         let pidfd = proc::pidfd(pid)?;
         for fd in proc::fds(pid)? {
@@ -91,13 +86,13 @@ pub fn dump_ext_file(fd: i32, id: u32) -> HookResult {
     let Some(kind) = kind_of_link(&link) else { return Ok(ENOTSUP) };
     let copy = proc::dup_raw(fd)?;
     log::info!("DUMP_EXT_FILE: id {id} ({link}) will be dumped by the plugin");
-    with_state(|s| s.ext.push((copy, FileId(id), kind)));
+    STATE.with(|s| s.ext.push((copy, FileId(id), kind)));
     Ok(0)
 }
 
 /// exit(DUMP): tasks are still frozen and CRIU's images are complete.
 pub fn finish(ret: i32) {
-    let state = with_state(std::mem::take);
+    let state = STATE.with(std::mem::take);
     if ret != 0 {
         log::info!("dump failed (criu result {ret}); the plugin changes nothing");
         return;

@@ -14,6 +14,21 @@ pub const ENOTSUP: c_int = -libc::ENOTSUP;
 /// -ENOTSUP); `Err` is logged and becomes a negative errno at the boundary.
 pub type HookResult = Result<c_int, crate::Error>;
 
+/// A stage's state between its hooks, one per criu run, behind a lock that
+/// a hook which panicked cannot poison for the next.
+pub(crate) struct HookState<T>(std::sync::Mutex<Option<T>>);
+
+impl<T: Default> HookState<T> {
+    pub(crate) const fn new() -> Self {
+        HookState(std::sync::Mutex::new(None))
+    }
+
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        f(g.get_or_insert_with(T::default))
+    }
+}
+
 /// Hold `v` until the criu process exits (statics are never dropped). For
 /// large decoded images once they are spent: freeing 100k watches one
 /// allocation at a time takes milliseconds in which the tasks would stay

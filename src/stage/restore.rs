@@ -7,7 +7,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsFd, IntoRawFd, OwnedFd};
-use std::sync::Mutex;
 
 use crate::config::Config;
 use crate::deadline::{run_bounded, Bounded, Deadline};
@@ -17,7 +16,7 @@ use crate::criu::tree::{Tree, TreeError};
 use crate::criu::image::{EVENTPOLL_IMG, INOTIFY_IMG, PLUGIN};
 use crate::inotify::restore as ino;
 use crate::epoll::restore as ep;
-use super::{keep_until_exit, HookResult, ENOTSUP};
+use super::{keep_until_exit, HookResult, HookState, ENOTSUP};
 use crate::ids::{FdNum, FileId, RealPid, Vpid};
 use crate::proto::{EventpollFileEntry, FdTypes, InotifyFileEntry};
 use crate::sys::shared::SharedFlags;
@@ -62,12 +61,7 @@ impl InTask {
     }
 }
 
-static STATE: Mutex<Option<State>> = Mutex::new(None);
-
-fn with_state<T>(f: impl FnOnce(&mut State) -> T) -> T {
-    let mut g = STATE.lock().unwrap_or_else(|p| p.into_inner());
-    f(g.get_or_insert_with(State::default))
-}
+static STATE: HookState<State> = HookState::new();
 
 /// init(RESTORE): tell CRIU we are here, finish an interrupted takeover,
 /// load and check our images. A bad image fails the restore right here.
@@ -89,7 +83,7 @@ pub fn init() -> Result<(), Error> {
     if !state.inotify.is_empty() || !state.epoll.is_empty() {
         log::info!("{} inotify and {} eventpoll files to restore", state.inotify.len(), state.epoll.len());
     }
-    with_state(|s| *s = state);
+    STATE.with(|s| *s = state);
     Ok(())
 }
 
@@ -214,7 +208,7 @@ impl State {
 
 /// RESTORE_EXT_FILE, inside the restored task: a fresh instance.
 pub fn restore_ext_file(id: FileId) -> HookResult {
-    let fd: Option<Result<OwnedFd, Error>> = with_state(|s| {
+    let fd: Option<Result<OwnedFd, Error>> = STATE.with(|s| {
         if let Some(e) = s.inotify.get(&id) {
             Some(ino::create(e).map_err(Into::into).inspect(|_| log::debug!("opened inotify id {id}; {} watches follow", e.wd.len())))
         } else { s.epoll.get(&id).map(|e| ep::create(e).map_err(Into::into).inspect(|fd| {
@@ -295,7 +289,7 @@ fn restored_pids(root: i32) -> HashMap<Vpid, RealPid> {
 /// RESUME_DEVICES_LATE(pid), in the criu process with every task stopped.
 /// The first call (the root task) does the work for the whole tree.
 pub fn resume_devices_late(pid: i32) -> HookResult {
-    let work = with_state(|s| {
+    let work = STATE.with(|s| {
         if s.finished || (s.inotify.is_empty() && s.epoll.is_empty()) {
             return None;
         }
@@ -428,8 +422,8 @@ impl Late<'_> {
         self.b.doing(format!("adding the watches of inotify id {id} (pid {vpid} fd {fd})"));
         let t0 = std::time::Instant::now();
         let pids = self.pids;
-        let holder = |vpid: Vpid| pids.get(&vpid).copied();
-        let out = ino::add_watches(file.as_fd(), e, self.real(vpid)?, &holder, Config::get().follow_paths, &self.b.deadline)?;
+        let pid_of = |vpid: Vpid| pids.get(&vpid).copied();
+        let out = ino::add_watches(file.as_fd(), e, self.real(vpid)?, &pid_of, Config::get().follow_paths, &self.b.deadline)?;
         log::info!("restored inotify id {id} (pid {vpid} fd {fd}): {} watches in {:.1} ms", out.watches, t0.elapsed().as_secs_f64() * 1e3);
         if out.moved > 0 {
             log::info!("inotify id {id}: {} watches re-attached by path on a different filesystem than at dump (migration)", out.moved);
