@@ -144,9 +144,9 @@ pub fn add_watches(
     order.sort_unstable_by_key(|w| w.wd);
     let (roots, want_root) = roots_of(id, &order, task.0, pid_of)?;
     let limit = AtomicUsize::new(usize::MAX);
-    let jobs = Jobs { order: &order, want_root: &want_root, roots: &roots, limit: &limit, deadline };
+    let jobs = Jobs { ifd, id, pid_of, proc_dir: &proc_dir, follow_paths, order: &order, want_root: &want_root, roots: &roots, limit: &limit, deadline };
     proc::with_private_fd_table(|_| -> Result<Outcome, InotifyError> {
-        let (added, (verdicts, checked)) = jobs.add_and_check(ifd, id, pid_of, &proc_dir, follow_paths);
+        let (added, (verdicts, checked)) = jobs.add_and_check();
         let out = tally(id, &order, verdicts);
         match (added, checked) {
             (Ok(()), Ok(())) => {}
@@ -228,6 +228,12 @@ type Checked = (Vec<(usize, Verdict)>, Result<(), (usize, InotifyError)>);
 /// The watches of one instance in wd order, with the root each path is
 /// resolved in; shared by the thread that adds and the one that checks.
 struct Jobs<'a> {
+    /// The instance (our copy of the task's fd) and its file id.
+    ifd: BorrowedFd<'a>,
+    id: u32,
+    pid_of: &'a PidOf<'a>,
+    proc_dir: &'a OwnedFd,
+    follow_paths: bool,
     order: &'a [&'a InotifyWdEntry],
     want_root: &'a [i32],
     roots: &'a HashMap<i32, OwnedFd>,
@@ -243,23 +249,16 @@ impl Jobs<'_> {
     /// about as much as the add). Neither changes anything the other sees:
     /// each has its own root and cwd, and a failure of either fails the
     /// restore. From CHECK_ON_OWN_THREAD_FROM watches they run on two cores.
-    fn add_and_check(
-        &self,
-        ifd: BorrowedFd<'_>,
-        id: u32,
-        pid_of: &PidOf<'_>,
-        proc_dir: &OwnedFd,
-        follow_paths: bool,
-    ) -> (Result<(), (usize, InotifyError)>, Checked) {
+    fn add_and_check(&self) -> (Result<(), (usize, InotifyError)>, Checked) {
         if self.order.len() < CHECK_ON_OWN_THREAD_FROM {
             // Small instances (a tree of many processes has many): one
             // thread, add then check; a thread of its own would cost more
             // than it saves.
-            let added = self.add_all(ifd, id, pid_of, proc_dir);
+            let added = self.add_all();
             if let Err((i, _)) = &added {
                 self.limit.fetch_min(i + 1, Ordering::Relaxed);
             }
-            return (added, self.check_all(id, follow_paths));
+            return (added, self.check_all());
         }
         std::thread::scope(|sc| {
             let checker = sc.spawn(|| -> Checked {
@@ -267,9 +266,9 @@ impl Jobs<'_> {
                     self.limit.store(0, Ordering::Relaxed);
                     return (vec![], Err((0, e.into())));
                 }
-                self.check_all(id, follow_paths)
+                self.check_all()
             });
-            let added = self.add_all(ifd, id, pid_of, proc_dir);
+            let added = self.add_all();
             if let Err((i, _)) = &added {
                 // The checker still judges the watches up to this one: a
                 // replaced or moved object explains more than the failure.
@@ -281,13 +280,8 @@ impl Jobs<'_> {
 
     /// Add every watch, each at its wd. `Err` carries the index of the
     /// failed watch.
-    fn add_all(
-        &self,
-        ifd: BorrowedFd<'_>,
-        id: u32,
-        pid_of: &PidOf<'_>,
-        proc_dir: &OwnedFd,
-    ) -> Result<(), (usize, InotifyError)> {
+    fn add_all(&self) -> Result<(), (usize, InotifyError)> {
+        let (ifd, id, pid_of, proc_dir) = (self.ifd, self.id, self.pid_of, self.proc_dir);
         let mut walk = Walker::new(self.roots);
         let mut next: Option<i32> = None;
         for (i, (w, want)) in self.order.iter().zip(self.want_root).enumerate() {
@@ -344,7 +338,8 @@ impl Jobs<'_> {
     /// The identity check of every watch on a path (see [`identity`]):
     /// the watches whose verdict is not `Same`, by index, up to the first
     /// failure (index and error), if any.
-    fn check_all(&self, id: u32, follow_paths: bool) -> Checked {
+    fn check_all(&self) -> Checked {
+        let (id, follow_paths) = (self.id, self.follow_paths);
         let mut walk = Walker::new(self.roots);
         let mut fs_cache: HashMap<i32, Option<u64>> = HashMap::new();
         let mut odd = Vec::new();
