@@ -3,7 +3,9 @@
 //! flags; identity checked by file handle, path as the way back).
 
 pub mod capture;
+pub mod overlay;
 pub mod restore;
+pub mod scan;
 
 use thiserror::Error;
 
