@@ -52,6 +52,7 @@ fn with_state<T>(f: impl FnOnce(&mut State) -> T) -> T {
 
 pub fn init() -> Result<(), Error> {
     with_state(|s| *s = State::default());
+    super::irmap::init();
     Ok(())
 }
 
@@ -67,6 +68,8 @@ fn kind_of_link(link: &str) -> Option<Kind> {
 /// dumped. An error here fails the dump and CRIU resumes the tasks.
 pub fn checkpoint_devices(pid: i32) -> HookResult {
     with_state(|s| s.pids.push(pid));
+    // Paths CRIU's own inotify dump will need (overlay, procfs, sysfs).
+    super::irmap::checkpoint_devices(pid)?;
     if Config::get().queued == QueuedPolicy::Refuse {
         let pidfd = proc::pidfd(pid)?;
         for fd in proc::fds(pid)? {
