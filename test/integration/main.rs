@@ -17,5 +17,6 @@ mod ext_hook;
 mod failures;
 mod hostile;
 mod inotify;
+mod irmap;
 mod loading;
 mod migration;
