@@ -53,7 +53,7 @@ pub struct PathError {
 /// The reason, with the object (`fs`: type, device and inode).
 #[derive(Debug, Error)]
 pub enum NoPath {
-    #[error("the watched object ({fs}) is at {path:?}, but at dump time a {by_type} is mounted on {by:?} over it, so no path leads to it. CRIU can dump a watch on {fs_type} only by a path (its file handles cannot be opened): unmount {by:?} (or watch a path that no mount covers) and checkpoint again")]
+    #[error("the watched object ({fs}) is at {path:?}, but at dump time a {by_type} is mounted on {by:?} over it, so no path leads to it, and CRIU dumps watches on this {fs_type} only by path (its file handles cannot be opened): unmount {by:?} (or watch a path no mount covers) and checkpoint again")]
     Hidden {
         fs: String,
         fs_type: String,
@@ -61,19 +61,19 @@ pub enum NoPath {
         by: String,
         by_type: String,
     },
-    #[error("the watched object ({fs}) was deleted ({path:?} was its last name): no path leads to it, and CRIU can dump a watch on {fs_type} only by a path (its file handles cannot be opened). Remove the watch, or keep the file, before checkpointing")]
+    #[error("the watched object ({fs}) was deleted ({path:?} was its last name): no path leads to it, and CRIU dumps watches on this {fs_type} only by path (its file handles cannot be opened): remove the watch, or keep the file, before checkpointing")]
     Deleted {
         fs: String,
         fs_type: String,
         path: String,
     },
-    #[error("the watched object ({fs}) is on a {fs_type} that is not mounted in {root}, where CRIU looks for the paths of watches it cannot open by file handle; only objects visible from there can be dumped")]
+    #[error("the watched object ({fs}) is on a filesystem that is not mounted in {root}{only}, and CRIU looks only there for the paths of watches it cannot open by file handle: only objects visible from there can be dumped")]
     NotMounted {
         fs: String,
-        fs_type: String,
         root: String,
+        only: String,
     },
-    #[error("no path leads to the watched object ({fs}) in the mounts of its {fs_type} at {searched} ({dirs} directories searched){covers}: it was deleted, or a mount hides it. CRIU can dump a watch on {fs_type} only by a path (its file handles cannot be opened)")]
+    #[error("no path leads to the watched object ({fs}) in the mounts of its {fs_type} at {searched} ({dirs} directories searched){covers}: it was deleted, or a mount hides it, and CRIU dumps watches on this {fs_type} only by path (its file handles cannot be opened)")]
     NotFound {
         fs: String,
         fs_type: String,
@@ -123,6 +123,8 @@ struct FsInfo {
     decodable: bool,
     fs_type: u64,
     name: String,
+    /// Mounted only in the mount namespace of this task, not in the view.
+    elsewhere: Option<i32>,
 }
 
 /// The root CRIU's irmap resolves paths from, and its mounts.
@@ -147,6 +149,7 @@ pub struct Outcome {
 
 /// Per-dump state, across the CHECKPOINT_DEVICES calls of one dump.
 pub struct Finder {
+    root_pid: i32,
     view: View,
     fss: HashMap<u32, FsInfo>,
     /// Objects already handled: given to CRIU, or left to it.
@@ -171,6 +174,43 @@ fn rel(path: &str) -> &str {
         "" => ".",
         r => r,
     }
+}
+
+/// The tasks of the tree below `root` (threads' children included; the
+/// tree is frozen), from /proc/PID/task/TID/children.
+fn tree(root: i32) -> Vec<i32> {
+    let (mut out, mut i) = (vec![root], 0);
+    while i < out.len() && out.len() < 1 << 16 {
+        let pid = out[i];
+        i += 1;
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        for t in tasks.flatten() {
+            let Ok(text) = std::fs::read_to_string(t.path().join("children")) else {
+                continue;
+            };
+            out.extend(
+                text.split_whitespace()
+                    .filter_map(|c| c.parse::<i32>().ok()),
+            );
+        }
+    }
+    out
+}
+
+/// The `sdev:` of an fdinfo `inotify` line, without parsing the rest.
+fn sdev_of(line: &str) -> Option<u32> {
+    let v = &line[line.find(" sdev:")? + 6..];
+    u32::from_str_radix(&v[..v.find(' ').unwrap_or(v.len())], 16).ok()
+}
+
+/// The inotify fds of task `pid`.
+pub fn inotify_fds(pid: i32) -> Vec<i32> {
+    let fds = proc::fds(pid).unwrap_or_default();
+    fds.into_iter()
+        .filter(|&fd| proc::fd_link(pid, fd).ok().as_deref() == Some("anon_inode:inotify"))
+        .collect()
 }
 
 /// The stat of `path` (from `root`) if it is the object (dev, ino).
@@ -218,6 +258,7 @@ impl Finder {
         .ctx("open", &root_path)?;
         let mounts = mountinfo::read(&who)?;
         Ok(Finder {
+            root_pid,
             view: View { root, mounts, what },
             fss: HashMap::new(),
             done: HashSet::new(),
@@ -241,38 +282,46 @@ impl Finder {
         if let Some(f) = self.fss.get(&sdev) {
             return f.clone();
         }
-        let own: Vec<String> = self
+        let open_at = |root: BorrowedFd<'_>, mp: &str| {
+            let fd =
+                rustix::fs::openat(root, rel(mp), OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
+                    .ok()?;
+            rustix::fs::fstat(&fd)
+                .is_ok_and(|st| dev_of(&st) == sdev)
+                .then_some(fd)
+        };
+        let mut opened = self
             .mounts_of(sdev)
             .iter()
-            .map(|m| m.mountpoint.clone())
-            .collect();
-        let mut opened: Option<OwnedFd> = None;
-        for mp in &own {
-            if let Ok(fd) = rustix::fs::openat(
-                &self.view.root,
-                rel(mp),
-                OFlags::PATH | OFlags::CLOEXEC,
-                Mode::empty(),
-            ) {
-                if rustix::fs::fstat(&fd).is_ok_and(|st| dev_of(&st) == sdev) {
-                    opened = Some(fd);
-                    break;
-                }
-            }
-        }
+            .find_map(|m| open_at(self.view.root.as_fd(), &m.mountpoint))
+            .map(|fd| (fd, None));
         if opened.is_none() {
-            // Not in the view: the task's own mounts may show it.
-            if let Ok(ms) = mountinfo::read(&pid.to_string()) {
-                for m in ms.iter().filter(|m| m.sdev == sdev) {
-                    let p = format!("/proc/{pid}/root{}", m.mountpoint);
-                    if let Ok(fd) =
-                        rustix::fs::open(p.as_str(), OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
-                    {
-                        if rustix::fs::fstat(&fd).is_ok_and(|st| dev_of(&st) == sdev) {
-                            opened = Some(fd);
-                            break;
-                        }
-                    }
+            // Not where CRIU's irmap looks: the mounts of the watching task,
+            // then of every task of the tree (CRIU opens handles on the
+            // mounts of all of them).
+            let mut seen_ns = HashSet::new();
+            for p in std::iter::once(pid).chain(tree(self.root_pid)) {
+                let Ok(ns) = rustix::fs::stat(format!("/proc/{p}/ns/mnt")) else {
+                    continue;
+                };
+                if !seen_ns.insert(ns.st_ino) {
+                    continue;
+                }
+                let Ok(root) = rustix::fs::open(
+                    format!("/proc/{p}/root"),
+                    OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                ) else {
+                    continue;
+                };
+                let ms = mountinfo::read(&p.to_string()).unwrap_or_default();
+                if let Some(fd) = ms
+                    .iter()
+                    .filter(|m| m.sdev == sdev)
+                    .find_map(|m| open_at(root.as_fd(), &m.mountpoint))
+                {
+                    opened = Some((fd, Some(p)));
+                    break;
                 }
             }
         }
@@ -283,7 +332,7 @@ impl Finder {
             t => format!("filesystem of type {t:#x}"),
         };
         let info = match opened {
-            Some(fd) => {
+            Some((fd, elsewhere)) => {
                 let fs_type = rustix::fs::fstatfs(&fd)
                     .map(|s| s.f_type as u64)
                     .unwrap_or(0);
@@ -292,13 +341,16 @@ impl Finder {
                     decodable,
                     fs_type,
                     name: name_of(fs_type),
+                    elsewhere,
                 }
             }
-            // Mounted nowhere CRIU or we look: CRIU cannot open it either.
+            // Mounted in none of the tree's namespaces: CRIU finds no mount
+            // to open the handle on, nor a path.
             None => FsInfo {
                 decodable: false,
                 fs_type: 0,
                 name: "filesystem".into(),
+                elsewhere: None,
             },
         };
         self.fss.insert(sdev, info.clone());
@@ -318,41 +370,43 @@ impl Finder {
         dup
     }
 
-    /// The watches of task `pid` CRIU will not open by handle.
-    fn targets(&mut self, pid: i32, out: &mut Outcome) -> Vec<Target> {
+    /// The watches of task `pid` (its inotify fds `fds`) CRIU will not open
+    /// by handle. An instance of 100k watches has 12 MB of fdinfo: lines
+    /// are only split up to their device unless that device needs help.
+    fn targets(&mut self, pid: i32, fds: &[i32], out: &mut Outcome) -> Vec<Target> {
         let mut targets = Vec::new();
-        let fds = match proc::fds(pid) {
-            Ok(f) => f,
-            Err(e) => {
-                out.unfinished.push(format!("pid {pid}: {e}"));
-                return targets;
-            }
-        };
-        for fd in fds {
-            if proc::fd_link(pid, fd).ok().as_deref() != Some("anon_inode:inotify")
-                || self.seen_instance(pid, fd)
-            {
+        for &fd in fds {
+            if self.seen_instance(pid, fd) {
                 continue;
             }
-            let marks = match proc::fdinfo(pid, fd)
-                .map_err(|e| e.to_string())
-                .and_then(|t| fdinfo::parse_inotify(&t).map_err(|e| e.to_string()))
-            {
-                Ok(m) => m,
+            let text = match proc::fdinfo(pid, fd) {
+                Ok(t) => t,
                 Err(e) => {
                     out.unfinished
                         .push(format!("inotify pid {pid} fd {fd}: {e}"));
                     continue;
                 }
             };
-            for m in marks {
-                if self.done.contains(&(m.sdev, m.ino)) {
+            for line in text.lines().filter(|l| l.starts_with("inotify ")) {
+                let Some(sdev) = sdev_of(line) else { continue };
+                if line.contains(" f_handle:") && self.fs(sdev, pid).decodable {
+                    continue;
+                }
+                let m = match fdinfo::parse_inotify(line) {
+                    Ok(mut m) if m.len() == 1 => m.remove(0),
+                    Ok(_) => continue,
+                    Err(e) => {
+                        out.unfinished
+                            .push(format!("inotify pid {pid} fd {fd}: {e}"));
+                        continue;
+                    }
+                };
+                if !self.done.insert((m.sdev, m.ino)) {
                     continue;
                 }
                 if m.handle.is_some() && self.fs(m.sdev, pid).decodable {
                     continue;
                 }
-                self.done.insert((m.sdev, m.ino));
                 targets.push(Target {
                     pid,
                     fd,
@@ -368,9 +422,14 @@ impl Finder {
 
     /// One task (CHECKPOINT_DEVICES): the paths CRIU will need for its
     /// watches, or why one cannot be had.
-    pub fn task(&mut self, pid: i32, deadline: &Deadline) -> Result<Outcome, PathError> {
+    pub fn task(
+        &mut self,
+        pid: i32,
+        fds: &[i32],
+        deadline: &Deadline,
+    ) -> Result<Outcome, PathError> {
         let mut out = Outcome::default();
-        let targets = self.targets(pid, &mut out);
+        let targets = self.targets(pid, fds, &mut out);
         let mut by_fs: HashMap<u32, Vec<Target>> = HashMap::new();
         for t in targets {
             by_fs.entry(t.sdev).or_default().push(t);
@@ -403,8 +462,11 @@ impl Finder {
                 t0,
                 NoPath::NotMounted {
                     fs: fs_name(sdev, t0.ino, &fs.name),
-                    fs_type: fs.name.clone(),
                     root: self.view.what.clone(),
+                    only: match fs.elsewhere {
+                        Some(p) => format!(" (only that of pid {p} shows it)"),
+                        None => " nor in any other mount namespace of the dumped tree".to_owned(),
+                    },
                 },
             ));
         }
@@ -672,22 +734,20 @@ mod tests {
 
     #[test]
     fn own_procfs_watch_is_found() {
+        use rustix::fs::inotify;
         let me = std::process::id() as i32;
         let mut f = Finder::new(me).unwrap();
-        let ifd = rustix::fs::inotify::init(rustix::fs::inotify::CreateFlags::CLOEXEC).unwrap();
-        let wd = rustix::fs::inotify::add_watch(
+        let ifd = inotify::init(inotify::CreateFlags::CLOEXEC).unwrap();
+        let wd = inotify::add_watch(
             &ifd,
             "/proc/sys/kernel/hostname",
-            rustix::fs::inotify::WatchFlags::ACCESS,
+            inotify::WatchFlags::ACCESS,
         )
         .unwrap();
         let st = rustix::fs::stat("/proc/sys/kernel/hostname").unwrap();
-        let out = f
-            .task(
-                me,
-                &Deadline::start("test", std::time::Duration::from_secs(5)),
-            )
-            .unwrap();
+        let fds = inotify_fds(me);
+        let budget = || Deadline::start("test", std::time::Duration::from_secs(5));
+        let out = f.task(me, &fds, &budget()).unwrap();
         let e = out
             .entries
             .iter()
@@ -696,15 +756,20 @@ mod tests {
         assert_eq!(e.path, "/proc/sys/kernel/hostname");
         assert!(!e.dir);
         // A second pass over the same task finds nothing new.
-        assert!(f
-            .task(
-                me,
-                &Deadline::start("test", std::time::Duration::from_secs(5))
-            )
-            .unwrap()
-            .entries
-            .is_empty());
+        assert!(f.task(me, &fds, &budget()).unwrap().entries.is_empty());
         assert!(identified_by_path(Some(0x9fa0)));
         assert!(!identified_by_path(Some(OVERLAYFS_SUPER_MAGIC)));
+        assert!(tree(me).starts_with(&[me]));
+    }
+
+    #[test]
+    fn device_of_an_fdinfo_line() {
+        assert_eq!(
+            sdev_of("inotify wd:3 ino:2 sdev:fd00001 mask:80000fff ignored_mask:0"),
+            Some(0xfd00001)
+        );
+        assert_eq!(sdev_of("inotify wd:3 ino:2 sdev:2d"), Some(0x2d));
+        assert_eq!(sdev_of("inotify wd:3 ino:2 sdev:zz mask:0"), None);
+        assert_eq!(sdev_of("inotify wd:3 ino:2"), None);
     }
 }

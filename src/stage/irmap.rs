@@ -16,9 +16,8 @@ use std::time::Instant;
 use crate::config::Config;
 use crate::criu::irmap::{self, Handed};
 use crate::deadline::{run_bounded, Deadline};
-use crate::inotify::paths::Finder;
+use crate::inotify::paths::{self, Finder};
 use crate::inotify::InotifyError;
-use crate::sys::proc;
 use crate::Error;
 
 #[derive(Default)]
@@ -39,19 +38,16 @@ pub fn init() {
     *STATE.lock().unwrap_or_else(|p| p.into_inner()) = Some(State::default());
 }
 
-fn has_inotify(pid: i32) -> bool {
-    proc::fds(pid).is_ok_and(|fds| {
-        fds.into_iter()
-            .any(|fd| proc::fd_link(pid, fd).ok().as_deref() == Some("anon_inode:inotify"))
-    })
-}
-
 /// CHECKPOINT_DEVICES for task `pid` (real pid, frozen).
 pub fn checkpoint_devices(pid: i32) -> Result<(), Error> {
     let mut guard = STATE.lock().unwrap_or_else(|p| p.into_inner());
     let st = guard.get_or_insert_with(State::default);
     let root = *st.root.get_or_insert(pid);
-    if st.off || !has_inotify(pid) {
+    if st.off {
+        return Ok(());
+    }
+    let fds = paths::inotify_fds(pid);
+    if fds.is_empty() {
         return Ok(());
     }
     let t0 = Instant::now();
@@ -75,7 +71,7 @@ pub fn checkpoint_devices(pid: i32) -> Result<(), Error> {
     let r = run_bounded(deadline, move |b| {
         let mut finder = finder;
         b.doing(format!("reading the watches of pid {pid}"));
-        let r = finder.task(pid, &b.deadline);
+        let r = finder.task(pid, &fds, &b.deadline);
         (finder, r)
     });
     let out = match r {
