@@ -14,7 +14,7 @@ use std::process::Command;
 use crate::harness::*;
 
 /// An overlay at `<work>/merged` (lowerdir `<work>/lower` holding lfile,
-/// cfile and ldir/inner; upperdir `<work>/upper`), no nfs_export;
+/// cfile, mfile and ldir/inner; upperdir `<work>/upper`), no nfs_export;
 /// unmounted (with whatever was mounted below it) on drop.
 struct Overlay {
     merged: PathBuf,
@@ -33,6 +33,7 @@ impl Overlay {
         }
         fs::write(lower.join("lfile"), "lower\n").unwrap();
         fs::write(lower.join("cfile"), "to be copied up\n").unwrap();
+        fs::write(lower.join("mfile"), "to be renamed\n").unwrap();
         fs::write(lower.join("ldir/inner"), "").unwrap();
         let opts = format!(
             "lowerdir={},upperdir={},workdir={}",
@@ -153,12 +154,20 @@ fn irmap_case(test: &str, case: &str, n_paths: usize) -> CrRun {
 }
 
 /// Watches on an overlay without nfs_export: a lower-layer file, an
-/// upper-layer file, a copied-up file, a lower directory and the overlay's
-/// root; after the restore a write copies the lower file up, and every
-/// watch reports its events.
+/// upper-layer file, a copied-up file, a lower directory, the overlay's
+/// root (found through their layers) and a renamed lower-layer file (found
+/// by the search); after the restore a write copies the lower file up, and
+/// every watch reports its events.
 #[test]
 fn overlay_watches_dump_without_irmap_hints() {
-    let cr = irmap_case("irmap_overlay", "overlay", 5);
+    let cr = irmap_case("irmap_overlay", "overlay", 6);
+    assert!(
+        cr.dump
+            .log
+            .contains("(5 through their overlay layer, 1 by a search of "),
+        "{}",
+        cr.dump.summary()
+    );
     let r = &cr.record;
     for line in [
         "obj merged/lfile",
@@ -166,6 +175,7 @@ fn overlay_watches_dump_without_irmap_hints() {
         "obj merged/cfile",
         "obj merged/ldir",
         "obj merged\n",
+        "obj merged/renamed",
         "name=new",
         "name=moved",
     ] {
@@ -183,6 +193,7 @@ fn overlay_watches_dump_without_irmap_hints() {
         "merged/cfile\"",
         "merged/ldir\"",
         "merged\"",
+        "merged/renamed\"",
     ] {
         assert!(
             img.contains(p),

@@ -8,8 +8,10 @@
  *              lfile, cfile, ldir/inner; upperdir workdir/upper), mounted
  *              by the test. Watches: a lower-layer file (lfile), an
  *              upper-layer file (ufile, created here), a copied-up file
- *              (cfile, appended to here), a lower directory (ldir) and the
- *              overlay's root directory (merged).
+ *              (cfile, appended to here), a lower directory (ldir), the
+ *              overlay's root directory (merged) and a lower-layer file
+ *              renamed here (mfile -> renamed: its handle still names the
+ *              lower file, whose path in the overlay is a whiteout now).
  *   procsys    /proc/sys/kernel/hostname and a sysfs file; after the
  *              restore both are read and the events recorded (the union of
  *              their masks: other processes may read the same files).
@@ -71,6 +73,7 @@ static void case_overlay(void)
 	CHECK(access("merged/lfile", F_OK) == 0);
 	touch("merged/ufile");
 	append("merged/cfile", "copied up\n");
+	CHECK(rename("merged/mfile", "merged/renamed") == 0);
 	fd = inotify_init1(IN_NONBLOCK);
 	CHECK(fd >= 0);
 	add(fd, "merged/lfile", RW_EVENTS);
@@ -78,12 +81,14 @@ static void case_overlay(void)
 	add(fd, "merged/cfile", RW_EVENTS);
 	add(fd, "merged/ldir", DIR_EVENTS);
 	add(fd, "merged", DIR_EVENTS);
+	add(fd, "merged/renamed", RW_EVENTS);
 	rec_inotify_events(fd, NULL);
 
 	ready_and_wait();
 	snapshot("post", fd);
 	append("merged/lfile", "now copied up\n");
 	append("merged/ufile", "u\n");
+	append("merged/renamed", "r\n");
 	CHECK(chmod("merged/cfile", 0600) == 0);
 	touch("merged/ldir/new");
 	CHECK(unlink("merged/ldir/inner") == 0);
