@@ -334,3 +334,41 @@ fn overmounted_watch_fails_with_the_reason() {
     drop(r);
     drop(mounted);
 }
+
+/// A search that runs out of its budget does not fail the dump itself: the
+/// plugin says so and leaves the watch to CRIU's own irmap, which then
+/// fails ("Can't dump that handle") unless the user's irmap-scan-path
+/// leads to the objects, as it still may.
+#[test]
+fn a_spent_deadline_leaves_the_watch_to_criu() {
+    let t = TestDir::new("irmap_deadline");
+    let mut r = Run::start(&t, "cr", "irmap", "procsys", |_| {});
+    let tiny = [("CRIU_NOTIFY_DEADLINE", "0.000001")];
+    let d = r.dump(true, &[], &tiny);
+    assert!(
+        !d.ok(),
+        "dumped although no path reached CRIU\n{}",
+        d.summary()
+    );
+    let warn = d
+        .log
+        .lines()
+        .find(|l| l.contains("notify_plugin: irmap: ") && l.contains("budget"));
+    let warn = warn.unwrap_or_else(|| panic!("no line about the spent budget:\n{}", d.summary()));
+    assert!(
+        warn.contains("irmap-scan-path") && warn.contains("deadline"),
+        "{warn}"
+    );
+    assert!(d.log.contains("Can't dump that handle"), "{}", d.summary());
+    assert!(r.proc.alive(), "the task did not survive the failed dump");
+    // The user's hints still work.
+    r.img = t.join("img-hinted");
+    let hints = [
+        "--irmap-scan-path",
+        "/proc/sys/kernel",
+        "--irmap-scan-path",
+        "/sys/kernel",
+    ];
+    let d = r.dump(true, &hints, &tiny);
+    assert!(d.ok(), "dump with irmap-scan-path failed\n{}", d.summary());
+}
