@@ -5,9 +5,10 @@
 //! `irmap_lookup(dev, ino)` looks in a hash cache first, then scans the
 //! `irmap-scan-path`s, then its built-in hints. The cache is filled by
 //! those scans and by `irmap_load_cache()`, which `cr_dump_tasks` calls
-//! once before it freezes the tasks: it reads `irmap-cache` (the image CRIU calls `irmap-cache` in its docs, no suffix on disk) from
-//! criu's working directory (or, when that has none, the parent images'),
-//! the file a pre-dump writes (`irmap_predump_run`, the only writer).
+//! once before it freezes the tasks: it reads the image `irmap-cache` (a
+//! service image, no `.img` suffix on disk) from criu's working directory
+//! (or, when that has none, the parent images'), the file a pre-dump
+//! writes (`irmap_predump_run`, its only writer).
 //! Entries loaded from it are revalidated at lookup (stat of the path from
 //! the root of the dumped tree's mount namespace, same device and inode),
 //! so a path handed over this way is checked by CRIU itself.
@@ -18,10 +19,11 @@
 //! never handed over as scan paths.
 //!
 //! So at CHECKPOINT_DEVICES the plugin writes its entries into
-//! `irmap-cache` (the image CRIU calls `irmap-cache` in its docs, no suffix on disk) (after the entries already there: a pre-dump's stay
-//! in the file at every moment), has CRIU load the file again, and puts
-//! back exactly what was there before (or removes the file): no file of
-//! ours changes a later dump.
+//! `irmap-cache`, after the entries already there (a pre-dump's stay in
+//! the file at every moment), has CRIU load the file again, and puts back
+//! exactly what was there before (or removes the file): no file of ours
+//! changes a later dump. CRIU keeps the entries of both loads; an entry
+//! loaded twice costs one more stat if it is ever looked up.
 
 use std::os::fd::BorrowedFd;
 
