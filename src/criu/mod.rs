@@ -4,6 +4,7 @@
 
 pub mod format;
 pub mod image;
+pub mod irmap;
 pub mod log;
 pub mod stream;
 pub mod takeover;

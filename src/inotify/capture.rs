@@ -497,6 +497,8 @@ fn watch(
 /// task's root: (the path, the mount id of the task's mount holding it).
 fn by_hint(fs: &Fs, m: &fdinfo::InotifyMark, hint: &str) -> Option<(String, u32)> {
     let path = if hint.starts_with('/') { hint.to_owned() } else { format!("/{hint}") };
+    // CRIU's irmap names the root of its namespace "/." (see criu::irmap).
+    let path = if path == "/." { "/".to_owned() } else { path };
     if path.split('/').any(|c| c == "..") {
         return None;
     }

@@ -3,7 +3,10 @@
 //! flags; identity checked by file handle, path as the way back).
 
 pub mod capture;
+pub mod overlay;
+pub mod paths;
 pub mod restore;
+pub mod scan;
 
 use thiserror::Error;
 
@@ -44,6 +47,8 @@ pub enum InotifyError {
     BadImage { id: u32, wd: i32, what: String },
     #[error("inotify pid {pid} fd {fd}: {bytes} bytes of queued events would be dropped and CRIU_NOTIFY_QUEUED=refuse")]
     QueuedRefused { pid: i32, fd: i32, bytes: u64 },
+    #[error(transparent)]
+    NoPath(#[from] paths::PathError),
 }
 
 impl InotifyError {
@@ -56,6 +61,7 @@ impl InotifyError {
             InotifyError::Deadline { .. } => libc::ETIMEDOUT,
             InotifyError::NoHandle { .. } => libc::EOPNOTSUPP,
             InotifyError::Replaced { .. } => libc::ESTALE,
+            InotifyError::NoPath(e) => e.errno(),
             _ => libc::EINVAL,
         }
     }

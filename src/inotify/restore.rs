@@ -481,7 +481,7 @@ fn identity(
         }
         Err(e) => return Err(add_err(SysError::new("name_to_handle_at", path, e.errno))),
     };
-    if same {
+    if same || super::paths::identified_by_path(w.fs_type) {
         return Ok(Verdict::Same);
     }
     let fsid = *fs_cache.entry(mnt).or_insert_with(|| rustix::fs::statvfs(rel).ok().map(|v| v.f_fsid));
@@ -530,10 +530,11 @@ fn verify(ifd: BorrowedFd<'_>, entry: &InotifyFileEntry, proc_dir: &OwnedFd, fol
             log::debug!("inotify id {id} wd {wd}: {path:?} re-attached by path (dev {:#x} at dump, {:#x} now)", w.s_dev, m.sdev);
             continue;
         }
-        let same = match (&m.handle, dumped_handle(w)) {
-            (Some(now), Some(then)) if !then.bytes.is_empty() => *now == then,
-            _ => m.ino == w.i_ino,
-        };
+        let same = super::paths::identified_by_path(w.fs_type)
+            || match (&m.handle, dumped_handle(w)) {
+                (Some(now), Some(then)) if !then.bytes.is_empty() => *now == then,
+                _ => m.ino == w.i_ino,
+            };
         if !same {
             if follow_paths {
                 out.followed += 1;

@@ -48,6 +48,7 @@ static STATE: HookState<State> = HookState::new();
 
 pub fn init() -> Result<(), Error> {
     STATE.with(|s| *s = State::default());
+    super::irmap::init();
     Ok(())
 }
 
@@ -63,6 +64,8 @@ fn kind_of_link(link: &str) -> Option<Kind> {
 /// dumped. An error here fails the dump and CRIU resumes the tasks.
 pub fn checkpoint_devices(pid: i32) -> HookResult {
     STATE.with(|s| s.pids.push(pid));
+    // Paths CRIU's own inotify dump will need (overlay, procfs, sysfs).
+    super::irmap::checkpoint_devices(pid)?;
     if Config::get().queued == QueuedPolicy::Refuse {
         let pidfd = proc::pidfd(pid)?;
         for fd in proc::fds(pid)? {

@@ -3,6 +3,7 @@
 //! vocabulary from here and from the rooms below, never from `plugin`.
 
 pub mod dump;
+pub mod irmap;
 pub mod restore;
 
 use std::ffi::c_int;

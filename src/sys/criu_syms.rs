@@ -131,3 +131,64 @@ pub fn check_and_remove_inventory_plugin(name: &CStr) -> Option<bool> {
     // SAFETY: a valid NUL-terminated string and its length without NUL.
     Some(unsafe { f(name.as_ptr(), name.to_bytes().len()) })
 }
+
+/// CRIU's irmap (inode-to-path map) entry points. Internal functions, not
+/// plugin API: every release from 4.1 to the development branch exports
+/// them (criu/irmap.c), a future one may not, so each is looked up once
+/// and callers degrade when it is missing.
+struct IrmapSyms {
+    /// `int irmap_load_cache(void)`: reads `irmap-cache` of criu's
+    /// working directory (else of the parent images) into the cache that
+    /// `irmap_lookup` consults first.
+    load_cache: Option<IrmapLoadCache>,
+    /// `int irmap_scan_path_add(char *path)`: one more directory or file
+    /// `irmap_lookup` scans after its cache (copied with strdup).
+    scan_path_add: Option<IrmapScanPathAdd>,
+}
+
+type IrmapLoadCache = unsafe extern "C" fn() -> c_int;
+type IrmapScanPathAdd = unsafe extern "C" fn(*mut c_char) -> c_int;
+
+fn irmap_syms() -> &'static IrmapSyms {
+    static SYMS: OnceLock<IrmapSyms> = OnceLock::new();
+    SYMS.get_or_init(|| {
+        let l = lookup(c"irmap_load_cache");
+        let s = lookup(c"irmap_scan_path_add");
+        // SAFETY: each pointer, when non-null, is criu's exported function
+        // of exactly this C signature (criu/include/irmap.h).
+        let load_cache = (!l.is_null()).then(|| unsafe { std::mem::transmute::<*mut libc::c_void, IrmapLoadCache>(l) });
+        // SAFETY: as above.
+        let scan_path_add = (!s.is_null()).then(|| unsafe { std::mem::transmute::<*mut libc::c_void, IrmapScanPathAdd>(s) });
+        IrmapSyms { load_cache, scan_path_add }
+    })
+}
+
+/// Whether criu exports `irmap_load_cache`.
+pub fn has_irmap_load_cache() -> bool {
+    irmap_syms().load_cache.is_some()
+}
+
+/// Whether criu exports `irmap_scan_path_add`.
+pub fn has_irmap_scan_path_add() -> bool {
+    irmap_syms().scan_path_add.is_some()
+}
+
+/// Call criu's `irmap_load_cache()`: `None` when criu does not export it,
+/// else its result (0 on success). Only from a hook, on criu's own thread:
+/// CRIU's code is not thread-safe.
+pub fn irmap_load_cache() -> Option<i32> {
+    let f = irmap_syms().load_cache?;
+    // SAFETY: no arguments; called from within one of criu's plugin hooks,
+    // on the thread that called it, while criu waits for the hook.
+    Some(unsafe { f() })
+}
+
+/// Call criu's `irmap_scan_path_add(path)`: `None` when criu does not
+/// export it, else its result (0 on success). Same rule as
+/// [`irmap_load_cache`].
+pub fn irmap_scan_path_add(path: &CStr) -> Option<i32> {
+    let f = irmap_syms().scan_path_add?;
+    // SAFETY: a valid NUL-terminated string that outlives the call; criu
+    // copies it (xstrdup) and never writes through the pointer.
+    Some(unsafe { f(path.as_ptr().cast_mut()) })
+}

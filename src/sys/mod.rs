@@ -5,6 +5,7 @@ pub mod criu_syms;
 pub mod fdinfo;
 pub mod fhandle;
 pub mod kcmp;
+pub mod mountinfo;
 pub mod mounts;
 pub mod net;
 pub mod notify;

@@ -17,6 +17,7 @@ mod ext_hook;
 mod failures;
 mod hostile;
 mod inotify;
+mod irmap;
 mod loading;
 mod migration;
 mod modes;

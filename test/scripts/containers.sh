@@ -22,11 +22,14 @@
 #                       when the container has no org.criu.config annotation
 #                       (removed again; whatever was there is put back).
 #   podman-overlay      podman import + run on overlay (podman's default
-#                       storage options); plugin via a CRIU config file
-#                       (`libdir`, `irmap-scan-path`) named by the
-#                       org.criu.config annotation. First checks that CRIU's
-#                       own dump fails on the overlay watch without
-#                       `irmap-scan-path` (the documented caveat).
+#                       storage options, no nfs_export); plugin via a CRIU
+#                       config file (`libdir` only) named by the
+#                       org.criu.config annotation, and no irmap-scan-path
+#                       anywhere: the plugin gives CRIU the paths of the
+#                       rootfs watches (CRIU alone fails on them with "Can't
+#                       dump that handle"). The program also watches the
+#                       rootfs' / and a lower-layer file, /etc/app.conf,
+#                       which a write after the restore copies up.
 #   podman-nfs-export   podman on overlay mounted with index=on,nfs_export=on;
 #                       plugin installed in CRIU's default /usr/lib/criu/ and
 #                       settings in /etc/criu/notify-plugin.conf (both removed
@@ -203,11 +206,14 @@ cc -static -O2 -Wall -o "$WORK/container_watch" "$TOP/test/progs/container_watch
 
 ROOTFS_TEMPLATE="$WORK/rootfs"
 mkdir -p "$ROOTFS_TEMPLATE"/{bin,dev,etc,proc,sys,tmp,run,vol,watched}
+echo "setting = 1" >"$ROOTFS_TEMPLATE/etc/app.conf"
 cp "$BUSYBOX" "$ROOTFS_TEMPLATE/bin/busybox"
 for a in sh ls cat touch sleep ps; do ln -s busybox "$ROOTFS_TEMPLATE/bin/$a"; done
 install -m 0755 "$WORK/container_watch" "$ROOTFS_TEMPLATE/bin/container_watch"
 tar -C "$ROOTFS_TEMPLATE" -cf "$WORK/rootfs.tar" .
 PROG_ARGS=(/bin/container_watch /vol/events.log /vol/w /watched)
+# podman-overlay: also the rootfs' root directory and a lower-layer file.
+PROG_ARGS_OVERLAY=("${PROG_ARGS[@]}" / /etc/app.conf)
 T_BUILD="$(now)"
 
 # --- helpers used by the scenarios ------------------------------------------
@@ -437,6 +443,8 @@ podman_scenario() {
 	# firewall rules, /run/netns and ip_forward=1 on the host.
 	local run_opts=(--name "$name" --network none --ulimit nofile=20000:20000 --ulimit nproc=32768:32768
 		-v "$SDIR/vol:/vol")
+	local args=("${PROG_ARGS[@]}") paths="/vol/w,/watched"
+	[[ $kind == overlay ]] && args=("${PROG_ARGS_OVERLAY[@]}") paths="/,/etc/app.conf,/vol/w,/watched"
 	case "$how" in
 	conf)
 		printf '# CRIU options for runc (org.criu.config)\nlibdir %s\n' "$LIBDIR" >"$SDIR/criu.conf"
@@ -450,7 +458,7 @@ podman_scenario() {
 	esac
 	pm import -q "$WORK/rootfs.tar" localhost/criu-notify-test:latest >/dev/null 2>"$SDIR/import.err" ||
 		fail "podman import: $(cat "$SDIR/import.err")"
-	pm run -d "${run_opts[@]}" localhost/criu-notify-test:latest "${PROG_ARGS[@]}" >"$SDIR/cid" 2>"$SDIR/run.err" ||
+	pm run -d "${run_opts[@]}" localhost/criu-notify-test:latest "${args[@]}" >"$SDIR/cid" 2>"$SDIR/run.err" ||
 		fail "podman run: $(cat "$SDIR/run.err")"
 	cid="$(cat "$SDIR/cid")"
 	echo "$cid" >>"$WORK/state/cgroup.names"
@@ -464,22 +472,15 @@ podman_scenario() {
 	fd_sig "$pid" >"$SDIR/fd.before"
 
 	if [[ $kind == overlay ]]; then
-		# The caveat: CRIU's own inotify dump needs a path for the watch on
-		# the overlay root filesystem (overlay cannot open its file handles
-		# without nfs_export) and finds none without irmap-scan-path.
-		if pm container checkpoint --keep "$name" >/dev/null 2>"$SDIR/checkpoint0.err"; then
-			soft "checkpoint without irmap-scan-path succeeded: the overlay caveat in test/CONTAINERS.md no longer holds"
-			pm container restore --keep "$name" >/dev/null 2>&1 || fail "podman restore after the unexpected success"
-		else
-			grep -q "Can't dump that handle" "$ud/dump.log" ||
-				soft "checkpoint without irmap-scan-path failed, but not on the overlay watch: $(grep Error "$ud/dump.log" | tail -n 3 | tr '\n' '|')"
-			[[ "$(pm inspect -f '{{.State.Running}}' "$name")" == true ]] ||
-				fail "the container is not running after the failed checkpoint"
-			info "without irmap-scan-path: checkpoint fails as documented ($(grep -o "Error (criu/fsnotify.c:[0-9]*): fsnotify:.*Can't dump that handle" "$ud/dump.log" | tr -s '\t ' ' ' | head -n1)); the container keeps running"
-		fi
-		echo "irmap-scan-path /watched" >>"$SDIR/criu.conf"
-		# The failed attempt interrupted epoll_wait; events go on.
-		wait_line "$SDIR/vol/events.log" "EINTR" 5 || true
+		# The premise: no irmap-scan-path anywhere CRIU reads options from
+		# (CRIU alone fails on the rootfs watches then, "Can't dump that
+		# handle": test/integration/irmap.rs checks that part).
+		local f
+		for f in "$SDIR/criu.conf" /etc/criu/default.conf /etc/criu/runc.conf; do
+			if [[ -f $f ]] && grep -q '^[[:space:]]*irmap-scan-path' "$f"; then
+				fail "$f sets irmap-scan-path: this scenario needs none"
+			fi
+		done
 	fi
 
 	t0="$(now)"
@@ -487,7 +488,13 @@ podman_scenario() {
 		fail "podman container checkpoint: $(cat "$SDIR/checkpoint.err"); $(grep -h -e Error -e 'notify_plugin' "$ud/dump.log" 2>/dev/null | tail -n 5 | tr '\n' '|')"
 	t1="$(now)"
 	info "podman container checkpoint --keep: $(secs "$t0" "$t1") s; images in <store>/overlay-containers/<id>/userdata/checkpoint/, dump.log in userdata/"
-	check_images "$ud/checkpoint" "/vol/w,/watched"
+	check_images "$ud/checkpoint" "$paths"
+	if [[ $kind == overlay ]]; then
+		grep -q 'notify_plugin: irmap: pid .* gave CRIU the paths of 3 watched objects' "$ud/dump.log" ||
+			soft "dump.log has no 'gave CRIU the paths of 3 watched objects' line: $(grep -o 'notify_plugin: irmap.*' "$ud/dump.log" | tail -n 3 | tr '\n' '|')"
+		info "$(grep -o 'notify_plugin: irmap: pid .* gave CRIU .*' "$ud/dump.log")"
+		[[ -e "$ud/irmap-cache" || -e "$ud/irmap-cache.notify-new" ]] && soft "the plugin left an irmap-cache in $ud"
+	fi
 	[[ $how == system ]] && { grep -q "notify_plugin: settings read from $SYS_CONF" "$ud/dump.log" ||
 		soft "the plugin did not read $SYS_CONF"; }
 
@@ -502,6 +509,16 @@ podman_scenario() {
 	compare_sig
 	merged="$(pm inspect -f '{{.GraphDriver.Data.MergedDir}}' "$name")"
 	poke_and_check "$SDIR/vol/w" "$merged/watched" after 2
+	if [[ $kind == overlay ]]; then
+		# The lower-layer file: this write copies it up.
+		echo "setting = 2" >>"$merged/etc/app.conf"
+		wait_line "$SDIR/vol/events.log" "dir=/etc/app.conf name= mask=IN_CLOSE_WRITE" 10 ||
+			fail "no IN_CLOSE_WRITE on the lower-layer file watch after the restore; log: $(tail -n 5 "$SDIR/vol/events.log" | tr '\n' '|')"
+		touch "$merged/after-root"
+		wait_line "$SDIR/vol/events.log" "dir=/ name=after-root mask=IN_CREATE" 10 ||
+			fail "no IN_CREATE on the rootfs root watch after the restore; log: $(tail -n 5 "$SDIR/vol/events.log" | tr '\n' '|')"
+		info "events after the restore on the rootfs' / and its lower-layer file (copied up now): ok"
+	fi
 
 	pm rm -f -t 0 "$name" >/dev/null 2>&1 || true
 	pm rmi -f -a >/dev/null 2>&1 || true
