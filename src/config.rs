@@ -130,10 +130,7 @@ mod tests {
         let c = Config::from_sources(|_| None, Some(("/etc/x", file)));
         assert_eq!(c.queued, QueuedPolicy::Refuse);
         assert!(c.follow_paths);
-        let c = Config::from_sources(
-            |k| (k == "CRIU_NOTIFY_QUEUED").then(|| "drop".to_owned()),
-            Some(("/etc/x", file)),
-        );
+        let c = Config::from_sources(|k| (k == "CRIU_NOTIFY_QUEUED").then(|| "drop".to_owned()), Some(("/etc/x", file)));
         assert_eq!(c.queued, QueuedPolicy::Drop);
         assert!(c.follow_paths);
     }

@@ -105,10 +105,7 @@ impl Bounded {
 /// until its current syscall returns, but can no longer enter its final
 /// step) and `doing` names what took too long. If the final step had
 /// started, it is waited for: it is bounded by its own nature (renames).
-pub fn run_bounded<T: Send + 'static>(
-    deadline: Deadline,
-    work: impl FnOnce(&Bounded) -> T + Send + 'static,
-) -> Result<T, DeadlineError> {
+pub fn run_bounded<T: Send + 'static>(deadline: Deadline, work: impl FnOnce(&Bounded) -> T + Send + 'static) -> Result<T, DeadlineError> {
     let shared = Arc::new(Bounded { deadline, state: AtomicU8::new(RUNNING), doing: Mutex::new("starting".into()) });
     let (tx, rx) = mpsc::sync_channel(1);
     let theirs = Arc::clone(&shared);

@@ -74,7 +74,8 @@ mod tests {
             if room == "lib" || room == "bin" {
                 continue;
             }
-            let allowed = MAY_USE.iter().find(|(r, _)| *r == room).map(|(_, a)| *a).unwrap_or_else(|| panic!("room {room} is not in MAY_USE"));
+            let allowed =
+                MAY_USE.iter().find(|(r, _)| *r == room).map(|(_, a)| *a).unwrap_or_else(|| panic!("room {room} is not in MAY_USE"));
             let text = std::fs::read_to_string(f).unwrap();
             for (i, line) in text.lines().enumerate() {
                 for (at, _) in line.match_indices("crate::") {

@@ -10,8 +10,8 @@ use std::ffi::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::criu::log as criu_log;
-use crate::sys::criu_syms;
 use crate::stage::{dump, restore, HookResult};
+use crate::sys::criu_syms;
 
 /// CRIU's plugin ABI as this plugin uses it, in Rust: the same statement
 /// as `criu-headers/criu-plugin.h` (the C side), which a unit test checks
@@ -259,8 +259,20 @@ mod tests {
     fn abi_matches_the_header() {
         let h = include_str!("../criu-headers/criu-plugin.h");
         let value = |name: &str| -> u32 {
-            let line = h.lines().find(|l| l.trim_start().starts_with(name) && l.contains('=')).unwrap_or_else(|| panic!("{name} not in the header"));
-            line.split('=').nth(1).unwrap().trim().trim_end_matches(|c: char| !c.is_ascii_digit()).split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
+            let line = h
+                .lines()
+                .find(|l| l.trim_start().starts_with(name) && l.contains('='))
+                .unwrap_or_else(|| panic!("{name} not in the header"));
+            line.split('=')
+                .nth(1)
+                .unwrap()
+                .trim()
+                .trim_end_matches(|c: char| !c.is_ascii_digit())
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
         };
         assert_eq!(value("CR_HOOK_DUMP_EXT_FILE"), hook::CR_HOOK_DUMP_EXT_FILE);
         assert_eq!(value("CR_HOOK_RESTORE_EXT_FILE"), hook::CR_HOOK_RESTORE_EXT_FILE);
@@ -288,9 +300,7 @@ mod tests {
 
     #[test]
     fn errors_become_negative_errno() {
-        let r = guard("test-hook", || {
-            Err(crate::Error::Sys(crate::sys::SysError::new("open", "/x", rustix::io::Errno::ACCESS)))
-        });
+        let r = guard("test-hook", || Err(crate::Error::Sys(crate::sys::SysError::new("open", "/x", rustix::io::Errno::ACCESS))));
         assert_eq!(r, -libc::EACCES);
         assert_eq!(guard("test-hook", || Ok(ENOTSUP)), -libc::ENOTSUP);
         assert_eq!(guard("test-hook", || Ok(5)), 5);

@@ -17,11 +17,7 @@ fn regressions_dir() -> PathBuf {
 /// Run `f(input)`; on a panic, say which file it was.
 fn replay(target: &str, name: &str, f: fn(&[u8]), input: &[u8]) -> Result<(), String> {
     std::panic::catch_unwind(|| f(input)).map_err(|p| {
-        let msg = p
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default();
+        let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
         format!("{target}/{name}: panicked: {msg}")
     })
 }
@@ -80,10 +76,7 @@ fn seeds_are_accepted_by_their_decoders() {
     use criu_notify::criu::image;
     for (target, name, bytes) in harness::seeds() {
         if target == "image_framing" {
-            assert!(
-                harness::KINDS.iter().any(|k| image::parse(&name, *k, &bytes).is_ok()),
-                "seed {name} parses as no image kind"
-            );
+            assert!(harness::KINDS.iter().any(|k| image::parse(&name, *k, &bytes).is_ok()), "seed {name} parses as no image kind");
         }
     }
 }

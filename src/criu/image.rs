@@ -65,7 +65,12 @@ pub const STATS: Kind = Kind { name: "stats", head: Some(IMG_SERVICE_MAGIC), mag
 #[derive(Debug, Error)]
 pub enum ImageError {
     #[error("image {file}: {op}: {source}")]
-    Io { file: String, op: &'static str, #[source] source: std::io::Error },
+    Io {
+        file: String,
+        op: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("image {file}: not a CRIU {kind} image: magic {found:#010x}, expected {expected:#010x}")]
     BadMagic { file: String, kind: &'static str, expected: u32, found: u32 },
     #[error("image {file}: truncated {what} at byte {offset}")]
@@ -73,7 +78,12 @@ pub enum ImageError {
     #[error("image {file}: entry at byte {offset} claims {len} bytes, only {left} left")]
     TooLong { file: String, offset: usize, len: usize, left: usize },
     #[error("image {file}: entry {index} does not decode: {source}")]
-    Decode { file: String, index: usize, #[source] source: prost::DecodeError },
+    Decode {
+        file: String,
+        index: usize,
+        #[source]
+        source: prost::DecodeError,
+    },
 }
 
 /// A parsed image: its entries as slices of the file's bytes.
@@ -91,11 +101,7 @@ fn word(bytes: &[u8], at: usize) -> Option<u32> {
 pub fn parse<'a>(file: &str, kind: Kind, bytes: &'a [u8]) -> Result<Entries<'a>, ImageError> {
     let mut pos = 0;
     let check = |expected: u32, pos: &mut usize| -> Result<(), ImageError> {
-        let found = word(bytes, *pos).ok_or_else(|| ImageError::Truncated {
-            file: file.to_owned(),
-            what: "magic",
-            offset: *pos,
-        })?;
+        let found = word(bytes, *pos).ok_or_else(|| ImageError::Truncated { file: file.to_owned(), what: "magic", offset: *pos })?;
         if found != expected {
             return Err(ImageError::BadMagic { file: file.to_owned(), kind: kind.name, expected, found });
         }
@@ -109,11 +115,8 @@ pub fn parse<'a>(file: &str, kind: Kind, bytes: &'a [u8]) -> Result<Entries<'a>,
 
     let mut entries = Vec::new();
     while pos < bytes.len() {
-        let len = word(bytes, pos).ok_or_else(|| ImageError::Truncated {
-            file: file.to_owned(),
-            what: "entry size",
-            offset: pos,
-        })? as usize;
+        let len =
+            word(bytes, pos).ok_or_else(|| ImageError::Truncated { file: file.to_owned(), what: "entry size", offset: pos })? as usize;
         let start = pos + 4;
         let left = bytes.len() - start;
         if len > left {
@@ -126,11 +129,7 @@ pub fn parse<'a>(file: &str, kind: Kind, bytes: &'a [u8]) -> Result<Entries<'a>,
 }
 
 /// Decode every entry of an image as message `M`.
-pub fn decode_all<M: prost::Message + Default>(
-    file: &str,
-    kind: Kind,
-    bytes: &[u8],
-) -> Result<Vec<M>, ImageError> {
+pub fn decode_all<M: prost::Message + Default>(file: &str, kind: Kind, bytes: &[u8]) -> Result<Vec<M>, ImageError> {
     decode_all_with(file, kind, bytes, |e| M::decode(e))
 }
 
@@ -279,7 +278,8 @@ mod pieces_tests {
     fn framing_in_pieces_equals_framing_whole() {
         let e = [vec![1u8, 2, 3], vec![], vec![9u8; 300]];
         let want = encode(INOTIFY_FILE, e.iter().map(Vec::as_slice));
-        let pieces = encode_pieces(INOTIFY_FILE, e.iter().map(|b| vec![b[..b.len() / 2].into(), std::borrow::Cow::Borrowed(&b[b.len() / 2..])]));
+        let pieces =
+            encode_pieces(INOTIFY_FILE, e.iter().map(|b| vec![b[..b.len() / 2].into(), std::borrow::Cow::Borrowed(&b[b.len() / 2..])]));
         assert_eq!(pieces.concat(), want);
     }
 }
@@ -287,13 +287,20 @@ mod pieces_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::{FownEntry, InotifyFileEntry};
     use std::os::fd::AsFd;
-    use crate::proto::{InotifyFileEntry, FownEntry};
 
     fn sample() -> Vec<InotifyFileEntry> {
         vec![
             InotifyFileEntry { id: 7, flags: 0o4000, fown: FownEntry::default(), wd: vec![], queued_bytes: None, ..Default::default() },
-            InotifyFileEntry { id: 9, flags: 0, fown: FownEntry { pid: 3, ..Default::default() }, wd: vec![], queued_bytes: Some(32), ..Default::default() },
+            InotifyFileEntry {
+                id: 9,
+                flags: 0,
+                fown: FownEntry { pid: 3, ..Default::default() },
+                wd: vec![],
+                queued_bytes: Some(32),
+                ..Default::default()
+            },
         ]
     }
 

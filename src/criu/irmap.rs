@@ -38,11 +38,7 @@ pub const IRMAP_CACHE_IMG: &str = "irmap-cache";
 /// Where the new content is written before it is renamed into place.
 const NEW: &str = "irmap-cache.notify-new";
 /// A service image: `IMG_SERVICE_MAGIC`, then `IRMAP_CACHE_MAGIC`.
-pub const IRMAP_CACHE: Kind = Kind {
-    name: "irmap-cache",
-    head: Some(IMG_SERVICE_MAGIC),
-    magic: 0x5700_4059,
-};
+pub const IRMAP_CACHE: Kind = Kind { name: "irmap-cache", head: Some(IMG_SERVICE_MAGIC), magic: 0x5700_4059 };
 /// CRIU creates its images 0600 (`CR_FD_PERM`).
 const MODE: u32 = 0o600;
 
@@ -97,11 +93,7 @@ pub fn criu_path(path: &str) -> String {
 /// The file to load: the entries already in `existing` (when it is a
 /// non-empty image; its framing is checked), then ours.
 pub fn merged(existing: Option<&[u8]>, entries: &[Entry]) -> Result<Vec<u8>, IrmapError> {
-    let ours = entries.iter().map(|e| IrmapCacheEntry {
-        dev: e.dev,
-        inode: e.ino,
-        path: criu_path(&e.path),
-    });
+    let ours = entries.iter().map(|e| IrmapCacheEntry { dev: e.dev, inode: e.ino, path: criu_path(&e.path) });
     let ours: Vec<IrmapCacheEntry> = ours.collect();
     match existing.filter(|b| !b.is_empty()) {
         None => Ok(image::encode_messages(IRMAP_CACHE, &ours)),
@@ -117,9 +109,7 @@ pub fn merged(existing: Option<&[u8]>, entries: &[Entry]) -> Result<Vec<u8>, Irm
 }
 
 fn cwd() -> String {
-    rustix::process::getcwd(Vec::new())
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| "criu's working directory".into())
+    rustix::process::getcwd(Vec::new()).map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|_| "criu's working directory".into())
 }
 
 /// Replace `name` in `dir` by `bytes` (mode `mode`): written beside it,
@@ -151,11 +141,7 @@ pub fn hand_over(entries: &[Entry]) -> Result<Handed, IrmapError> {
         Some(b) => replace(dir, IRMAP_CACHE_IMG, b, mode),
         None => image::remove(dir, IRMAP_CACHE_IMG),
     };
-    put_back.map_err(|source| IrmapError::PutBack {
-        cwd: cwd(),
-        added: entries.len(),
-        source,
-    })?;
+    put_back.map_err(|source| IrmapError::PutBack { cwd: cwd(), added: entries.len(), source })?;
     if ret != 0 {
         return Err(IrmapError::Load { ret, cwd: cwd() });
     }
@@ -188,12 +174,7 @@ mod tests {
     use super::*;
 
     fn e(dev: u32, ino: u64, path: &str) -> Entry {
-        Entry {
-            dev,
-            ino,
-            path: path.into(),
-            dir: false,
-        }
+        Entry { dev, ino, path: path.into(), dir: false }
     }
 
     fn decoded(b: &[u8]) -> Vec<IrmapCacheEntry> {
@@ -207,17 +188,11 @@ mod tests {
         assert_eq!(&b[4..8], &0x5700_4059u32.to_ne_bytes());
         let d = decoded(&b);
         assert_eq!(d.len(), 2);
-        assert_eq!(
-            (d[0].dev, d[0].inode, d[0].path.as_str()),
-            (0x2b, 7, "/watched")
-        );
+        assert_eq!((d[0].dev, d[0].inode, d[0].path.as_str()), (0x2b, 7, "/watched"));
         // CRIU stats path + 1: the root is "/.".
         assert_eq!(d[1].path, "/.");
         // An empty file is no image (CRIU then looks in the parent).
-        assert_eq!(
-            merged(Some(&[]), &[e(1, 2, "/a")]).unwrap(),
-            merged(None, &[e(1, 2, "/a")]).unwrap()
-        );
+        assert_eq!(merged(Some(&[]), &[e(1, 2, "/a")]).unwrap(), merged(None, &[e(1, 2, "/a")]).unwrap());
     }
 
     #[test]
@@ -226,10 +201,7 @@ mod tests {
         let b = merged(Some(&pre), &[e(0x2b, 7, "/watched")]).unwrap();
         assert!(b.starts_with(&pre));
         let d = decoded(&b);
-        assert_eq!(
-            d.iter().map(|x| x.path.as_str()).collect::<Vec<_>>(),
-            ["/etc/hosts", "/watched"]
-        );
+        assert_eq!(d.iter().map(|x| x.path.as_str()).collect::<Vec<_>>(), ["/etc/hosts", "/watched"]);
     }
 
     #[test]

@@ -181,10 +181,7 @@ pub fn leave_streamed_dump_to_criu(image_dir: BorrowedFd<'_>, pids: &[i32]) -> b
     let Some(s) = detect(image_dir) else { return false };
     let (ino, ep) = count_notify_fds(pids);
     if ino + ep == 0 {
-        log::info!(
-            "criu streams this dump (--stream, {}); the dumped tasks have no inotify or epoll fds",
-            s.socket
-        );
+        log::info!("criu streams this dump (--stream, {}); the dumped tasks have no inotify or epoll fds", s.socket);
     } else {
         for line in dump_notice(&s, ino, ep) {
             log::warn!("{line}");

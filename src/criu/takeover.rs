@@ -154,12 +154,7 @@ pub fn rewrite_files(file: &str, bytes: &[u8], ids: &BTreeMap<u32, FownEntry>) -
         match id.and_then(|id| ids.get(&id).map(|fown| (id, fown))) {
             Some((id, fown)) => {
                 seen.insert(id);
-                let ext = FileEntry {
-                    r#type: FdTypes::Ext as i32,
-                    id,
-                    ext: Some(ExtFileEntry { id, fown: *fown }),
-                    ..Default::default()
-                };
+                let ext = FileEntry { r#type: FdTypes::Ext as i32, id, ext: Some(ExtFileEntry { id, fown: *fown }), ..Default::default() };
                 out.push(ext.encode_to_vec());
             }
             None => out.push(e.to_vec()),
@@ -195,8 +190,13 @@ fn valid_name(n: &str) -> bool {
 /// Write `(offset, byte)` pairs into image `name` in place.
 fn poke(dir: BorrowedFd<'_>, name: &str, bytes: impl IntoIterator<Item = (u64, u8)>) -> Result<(), TakeoverError> {
     let io = |op, e: rustix::io::Errno| TakeoverError::from(ImageError::Io { file: name.to_owned(), op, source: e.into() });
-    let fd = rustix::fs::openat(dir, name, rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC | rustix::fs::OFlags::NOFOLLOW, rustix::fs::Mode::empty())
-        .map_err(|e| io("open", e))?;
+    let fd = rustix::fs::openat(
+        dir,
+        name,
+        rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC | rustix::fs::OFlags::NOFOLLOW,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| io("open", e))?;
     for (off, b) in bytes {
         match rustix::io::pwrite(&fd, &[b], off) {
             Ok(1) => {}
@@ -432,8 +432,7 @@ mod tests {
     use std::os::fd::AsFd;
 
     fn fdinfo(entries: &[(u32, i32, u32)]) -> Vec<u8> {
-        let msgs: Vec<FdinfoEntry> =
-            entries.iter().map(|&(id, t, fd)| FdinfoEntry { id, flags: 1, r#type: t, fd }).collect();
+        let msgs: Vec<FdinfoEntry> = entries.iter().map(|&(id, t, fd)| FdinfoEntry { id, flags: 1, r#type: t, fd }).collect();
         image::encode_messages(image::FDINFO, &msgs)
     }
 

@@ -85,8 +85,7 @@ pub fn load<M: Message + Default>(dir: BorrowedFd<'_>, name: &str, kind: image::
 impl Tree {
     /// Load the tree from CRIU's images in `dir`.
     pub fn load(dir: BorrowedFd<'_>) -> Result<Tree, TreeError> {
-        let pstree: Vec<PstreeEntry> =
-            load(dir, "pstree.img", image::PSTREE)?.ok_or_else(|| TreeError::Missing("pstree.img".into()))?;
+        let pstree: Vec<PstreeEntry> = load(dir, "pstree.img", image::PSTREE)?.ok_or_else(|| TreeError::Missing("pstree.img".into()))?;
         let mut tree = Tree::default();
         for p in &pstree {
             let name = format!("ids-{}.img", p.pid);
@@ -102,10 +101,8 @@ impl Tree {
             let name = format!("fdinfo-{fid}.img");
             let bytes = image::read_file(dir, &name)?.ok_or_else(|| TreeError::Missing(name.clone()))?;
             let fds: Vec<FdinfoEntry> = image::decode_all(&name, image::FDINFO, &bytes)?;
-            tree.tables.insert(
-                fid,
-                fds.into_iter().map(|f| Fd { fd: FdNum(f.fd), id: FileId(f.id), ftype: f.r#type, flags: f.flags }).collect(),
-            );
+            tree.tables
+                .insert(fid, fds.into_iter().map(|f| Fd { fd: FdNum(f.fd), id: FileId(f.id), ftype: f.r#type, flags: f.flags }).collect());
             tree.fdinfo_img.insert(fid, bytes);
         }
         // files.img holds CRIU's own inotify entries (12 MB for 100k
@@ -116,8 +113,8 @@ impl Tree {
         let entries = image::parse("files.img", image::FILES, &bytes)?.entries;
         tree.files.reserve(entries.len());
         for (index, e) in entries.iter().enumerate() {
-            let (f, w) = super::wire::decode_file_lean(e)
-                .map_err(|source| ImageError::Decode { file: "files.img".to_owned(), index, source })?;
+            let (f, w) =
+                super::wire::decode_file_lean(e).map_err(|source| ImageError::Decode { file: "files.img".to_owned(), index, source })?;
             let at = e.as_ptr() as usize - bytes.as_ptr() as usize;
             let shift = |r: std::ops::Range<usize>| (r.start + at)..(r.end + at);
             let watches = super::wire::LeanWatches { items: w.items.into_iter().map(shift).collect() };

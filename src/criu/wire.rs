@@ -145,11 +145,8 @@ fn decode_items<E: Message + Default + Send>(items: &[&[u8]], threads_from: usiz
         return Ok(out);
     }
     std::thread::scope(|sc| {
-        let parts: Vec<_> = out
-            .chunks_mut(chunk)
-            .zip(items.chunks(chunk))
-            .map(|(slots, bytes)| sc.spawn(move || fill(slots, bytes)))
-            .collect();
+        let parts: Vec<_> =
+            out.chunks_mut(chunk).zip(items.chunks(chunk)).map(|(slots, bytes)| sc.spawn(move || fill(slots, bytes))).collect();
         parts.into_iter().try_for_each(|p| p.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
     })?;
     Ok(out)
@@ -322,7 +319,13 @@ mod tests {
                     i_ino: u64::from(wd) * 3,
                     mask: 0x3ce,
                     wd,
-                    f_handle: FhEntry { bytes: 8, r#type: 1, handle: vec![u64::from(wd) << 40], path: Some(format!("/d/{wd}")), mnt_id: None },
+                    f_handle: FhEntry {
+                        bytes: 8,
+                        r#type: 1,
+                        handle: vec![u64::from(wd) << 40],
+                        path: Some(format!("/d/{wd}")),
+                        mnt_id: None,
+                    },
                     path: (wd % 3 == 0).then(|| format!("/p/{wd}")),
                     ..Default::default()
                 })

@@ -49,5 +49,11 @@ pub fn capture(
             pos: Some(t.pos),
         });
     }
-    Ok(EventpollFileEntry { id: id.0, flags: common.flags & !(libc::O_CLOEXEC as u32), fown, tfd: tfds, format: Some(crate::criu::format::CURRENT) })
+    Ok(EventpollFileEntry {
+        id: id.0,
+        flags: common.flags & !(libc::O_CLOEXEC as u32),
+        fown,
+        tfd: tfds,
+        format: Some(crate::criu::format::CURRENT),
+    })
 }

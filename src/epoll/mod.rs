@@ -25,15 +25,30 @@ pub enum EpollError {
     #[error(transparent)]
     Tree(#[from] crate::criu::tree::TreeError),
     #[error("eventpoll id {id}: {source}")]
-    Deadline { id: FileId, #[source] source: crate::deadline::DeadlineError },
+    Deadline {
+        id: FileId,
+        #[source]
+        source: crate::deadline::DeadlineError,
+    },
     #[error("eventpoll pid {pid} fd {fd}: {source}")]
-    Fdinfo { pid: RealPid, fd: FdNum, #[source] source: crate::sys::fdinfo::FdinfoError },
+    Fdinfo {
+        pid: RealPid,
+        fd: FdNum,
+        #[source]
+        source: crate::sys::fdinfo::FdinfoError,
+    },
     #[error("eventpoll id {id} (pid {pid} fd {fd}): the target registered as fd {tfd} is not open in any dumped task")]
     TargetNotFound { id: FileId, pid: RealPid, fd: FdNum, tfd: i32 },
     #[error("eventpoll id {id}: target file id {target} (registered as fd {tfd}) does not exist in the restored tree")]
     TargetMissing { id: u32, target: u32, tfd: u32 },
     #[error("eventpoll id {id}: cannot register target file id {target} as fd {tfd}: {source}")]
-    Register { id: u32, target: u32, tfd: u32, #[source] source: SysError },
+    Register {
+        id: u32,
+        target: u32,
+        tfd: u32,
+        #[source]
+        source: SysError,
+    },
     #[error("eventpoll id {id}: invalid image data: {what}")]
     BadImage { id: u32, what: String },
     #[error("eventpoll id {id}: after restore the kernel shows {what}")]

@@ -59,11 +59,7 @@ impl Targets {
                 continue;
             }
             let Ok(st) = rustix::fs::stat(format!("/proc/{}/fd/{}", c.pid, c.fd)) else { continue };
-            groups
-                .entry((st.st_dev, st.st_ino))
-                .or_insert_with(|| Group { files: Vec::new(), sorted: false })
-                .files
-                .push(c);
+            groups.entry((st.st_dev, st.st_ino)).or_insert_with(|| Group { files: Vec::new(), sorted: false }).files.push(c);
         }
         Targets { groups, kcmp_calls: 0 }
     }

@@ -226,7 +226,15 @@ fn assemble(
         format: Some(crate::criu::format::CURRENT),
     };
     let body = watches(jobs, &done);
-    CapturedInotify { id: it.id.0, flags: head.flags, fown: it.fown, watches: jobs.len(), queued_bytes: head.queued_bytes, head: head.encode_to_vec(), body }
+    CapturedInotify {
+        id: it.id.0,
+        flags: head.flags,
+        fown: it.fown,
+        watches: jobs.len(),
+        queued_bytes: head.queued_bytes,
+        head: head.encode_to_vec(),
+        body,
+    }
 }
 
 /// One inotify instance to capture: fd `fd` of task `pid` (real pid);
@@ -279,49 +287,49 @@ impl Instance<'_> {
     }
 }
 
-    /// Capture watches by their handles, split over the machine's cores:
-    /// this runs while the tasks are frozen. Each worker has its own cwd
-    /// (CLONE_FS), used to name directories cheaply (fchdir + getcwd);
-    /// criu's own cwd is never touched. Where the handle cannot be opened
-    /// (overlayfs without nfs_export answers ESTALE), CRIU's path is checked
-    /// by inode and used. Returns (job index, entry) in job order.
+/// Capture watches by their handles, split over the machine's cores:
+/// this runs while the tasks are frozen. Each worker has its own cwd
+/// (CLONE_FS), used to name directories cheaply (fchdir + getcwd);
+/// criu's own cwd is never touched. Where the handle cannot be opened
+/// (overlayfs without nfs_export answers ESTALE), CRIU's path is checked
+/// by inode and used. Returns (job index, entry) in job order.
 fn capture_slow(
-        id: u32,
-        slow: &[(usize, fdinfo::InotifyMark, Option<String>)],
-        fss: &HashMap<u32, &Fs>,
-        roots: &HashMap<u32, BorrowedFd<'_>>,
-        holder: &HeldOpenBy<'_>,
-        deadline: &crate::deadline::Deadline,
-    ) -> Result<Vec<(usize, InotifyWdEntry)>, InotifyError> {
-        if slow.is_empty() {
-            return Ok(vec![]);
-        }
-        let chunk = crate::par::chunk_len(slow.len(), 4096);
-        let parts: Vec<Vec<(usize, InotifyWdEntry)>> = std::thread::scope(|sc| {
-            let handles: Vec<_> = slow
-                .chunks(chunk)
-                .map(|c| {
-                    sc.spawn(move || {
-                        proc::private_cwd()?;
-                        let links = proc::OwnFdLinks::open()?;
-                        c.iter()
-                            .enumerate()
-                            .map(|(n, (i, m, hint))| {
-                                if n % 1024 == 0 {
-                                    deadline
-                                        .check(|| format!("capturing watch {} of {}", n + 1, c.len()))
-                                        .map_err(|source| InotifyError::Deadline { id, source })?;
-                                }
-                                let e = watch(id, m, fss[&m.sdev], roots[&m.sdev], &links, holder, hint.as_deref())?;
-                                Ok((*i, e))
-                            })
-                            .collect::<Result<Vec<_>, InotifyError>>()
-                    })
+    id: u32,
+    slow: &[(usize, fdinfo::InotifyMark, Option<String>)],
+    fss: &HashMap<u32, &Fs>,
+    roots: &HashMap<u32, BorrowedFd<'_>>,
+    holder: &HeldOpenBy<'_>,
+    deadline: &crate::deadline::Deadline,
+) -> Result<Vec<(usize, InotifyWdEntry)>, InotifyError> {
+    if slow.is_empty() {
+        return Ok(vec![]);
+    }
+    let chunk = crate::par::chunk_len(slow.len(), 4096);
+    let parts: Vec<Vec<(usize, InotifyWdEntry)>> = std::thread::scope(|sc| {
+        let handles: Vec<_> = slow
+            .chunks(chunk)
+            .map(|c| {
+                sc.spawn(move || {
+                    proc::private_cwd()?;
+                    let links = proc::OwnFdLinks::open()?;
+                    c.iter()
+                        .enumerate()
+                        .map(|(n, (i, m, hint))| {
+                            if n % 1024 == 0 {
+                                deadline
+                                    .check(|| format!("capturing watch {} of {}", n + 1, c.len()))
+                                    .map_err(|source| InotifyError::Deadline { id, source })?;
+                            }
+                            let e = watch(id, m, fss[&m.sdev], roots[&m.sdev], &links, holder, hint.as_deref())?;
+                            Ok((*i, e))
+                        })
+                        .collect::<Result<Vec<_>, InotifyError>>()
                 })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect::<Result<Vec<_>, _>>()
-        })?;
-        Ok(parts.into_iter().flatten().collect())
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect::<Result<Vec<_>, _>>()
+    })?;
+    Ok(parts.into_iter().flatten().collect())
 }
 
 /// CRIU's own entry for a file (without its watches) and its watches,
@@ -331,7 +339,11 @@ pub type CriuWatches<'e> = (&'e InotifyFileEntry, &'e [&'e [u8]]);
 /// One watch to capture: CRIU's encoded entry (with its device and path
 /// read off the bytes), or a mark from fdinfo.
 enum Job<'a> {
-    Raw { item: &'a [u8], sdev: u32, path: Option<&'a str> },
+    Raw {
+        item: &'a [u8],
+        sdev: u32,
+        path: Option<&'a str>,
+    },
     /// Boxed: CRIU's watches are the many, and they stay small.
     Mark(Box<(fdinfo::InotifyMark, Option<String>)>),
 }
@@ -517,7 +529,12 @@ fn mount_of(fs: &Fs, path: &str) -> Option<u32> {
         let mp = mp.trim_end_matches('/');
         mp.is_empty() || path == mp || path.strip_prefix(mp).is_some_and(|r| r.starts_with('/'))
     };
-    fs.task_mounts.iter().filter(|mt| under(&mt.mountpoint)).max_by_key(|mt| mt.mountpoint.len()).or(fs.task_mounts.first()).map(|mt| mt.mnt_id)
+    fs.task_mounts
+        .iter()
+        .filter(|mt| under(&mt.mountpoint))
+        .max_by_key(|mt| mt.mountpoint.len())
+        .or(fs.task_mounts.first())
+        .map(|mt| mt.mnt_id)
 }
 
 /// The image entry of one watch.

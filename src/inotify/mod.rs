@@ -22,13 +22,29 @@ pub enum InotifyError {
     #[error(transparent)]
     Sys(#[from] SysError),
     #[error("inotify id {id}: {source}")]
-    Deadline { id: u32, #[source] source: crate::deadline::DeadlineError },
+    Deadline {
+        id: u32,
+        #[source]
+        source: crate::deadline::DeadlineError,
+    },
     #[error("inotify pid {pid} fd {fd}: {source}")]
-    Fdinfo { pid: i32, fd: i32, #[source] source: crate::sys::fdinfo::FdinfoError },
+    Fdinfo {
+        pid: i32,
+        fd: i32,
+        #[source]
+        source: crate::sys::fdinfo::FdinfoError,
+    },
     #[error("inotify id {id} wd {wd} (dev {dev:#x} ino {ino:#x}): the filesystem cannot encode a file handle")]
     NoHandle { id: u32, wd: i32, dev: u32, ino: u64 },
     #[error("inotify id {id} wd {wd}: cannot open the watched object (dev {dev:#x} ino {ino:#x}) by its handle: {source}")]
-    Unreachable { id: u32, wd: i32, dev: u32, ino: u64, #[source] source: SysError },
+    Unreachable {
+        id: u32,
+        wd: i32,
+        dev: u32,
+        ino: u64,
+        #[source]
+        source: SysError,
+    },
     #[error("inotify id {id} wd {wd}: cannot name the watched object (dev {dev:#x} ino {ino:#x}) as the task sees it: {what}")]
     NotVisible { id: u32, wd: i32, dev: u32, ino: u64, what: String },
     #[error("inotify id {id} wd {wd}: watched object {path:?} was unlinked and no dumped task holds it open")]
@@ -36,7 +52,13 @@ pub enum InotifyError {
     #[error("inotify id {id} wd {wd}: path {path:?} from the image is not a clean absolute path")]
     BadPath { id: u32, wd: i32, path: String },
     #[error("inotify id {id} wd {wd}: cannot watch {path:?}: {source}")]
-    AddWatch { id: u32, wd: i32, path: String, #[source] source: SysError },
+    AddWatch {
+        id: u32,
+        wd: i32,
+        path: String,
+        #[source]
+        source: SysError,
+    },
     #[error("inotify id {id}: watch for {path:?} got wd {got}, expected {wd} (wd already taken?)")]
     WrongWd { id: u32, wd: i32, got: i32, path: String },
     #[error("inotify id {id} wd {wd}: {path:?} is not the object that was watched at dump (same filesystem, different file handle: replaced while checkpointed); set CRIU_NOTIFY_FOLLOW_PATHS=yes to watch it anyway")]

@@ -42,26 +42,13 @@ pub fn real_handle(h: &FileHandle) -> Option<RealHandle> {
         OVL_FILEID_V0 => &h.bytes[..],
         _ => return None,
     };
-    let (version, magic, len, flags, real_type) = (
-        *fb.first()?,
-        *fb.get(1)?,
-        *fb.get(2)? as usize,
-        *fb.get(3)?,
-        *fb.get(4)?,
-    );
+    let (version, magic, len, flags, real_type) = (*fb.first()?, *fb.get(1)?, *fb.get(2)? as usize, *fb.get(3)?, *fb.get(4)?);
     if version != 0 || magic != OVL_FH_MAGIC || len <= HEADER || len > fb.len() {
         return None;
     }
     let uuid: [u8; 16] = fb[5..HEADER].try_into().ok()?;
-    let handle = FileHandle {
-        handle_type: real_type as i32,
-        bytes: fb[HEADER..len].to_vec(),
-    };
-    Some(RealHandle {
-        upper: flags & OVL_FH_FLAG_PATH_UPPER != 0,
-        uuid,
-        handle,
-    })
+    let handle = FileHandle { handle_type: real_type as i32, bytes: fb[HEADER..len].to_vec() };
+    Some(RealHandle { upper: flags & OVL_FH_FLAG_PATH_UPPER != 0, uuid, handle })
 }
 
 /// An overlay's layer directories, as its mount options name them
@@ -178,96 +165,41 @@ mod tests {
     #[test]
     fn handles_of_this_kernel_decode() {
         // From fdinfo on Linux 6.18: a lower file, an upper file.
-        let hex = |s: &str| {
-            (0..s.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-                .collect::<Vec<u8>>()
-        };
-        let lower = FileHandle {
-            handle_type: 0xf8,
-            bytes: hex("00000000fb1d000100000000000000000000000000000000b1c0980063c1a925"),
-        };
+        let hex = |s: &str| (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect::<Vec<u8>>();
+        let lower = FileHandle { handle_type: 0xf8, bytes: hex("00000000fb1d000100000000000000000000000000000000b1c0980063c1a925") };
         let r = real_handle(&lower).unwrap();
         assert!(!r.upper);
         assert_eq!(r.uuid, [0; 16]);
-        assert_eq!(
-            r.handle,
-            FileHandle {
-                handle_type: 1,
-                bytes: hex("b1c0980063c1a925")
-            }
-        );
-        let upper = FileHandle {
-            handle_type: 0xf8,
-            bytes: hex("00000000fb1d04010000000000000000000000000000000052ca980038a8a480"),
-        };
+        assert_eq!(r.handle, FileHandle { handle_type: 1, bytes: hex("b1c0980063c1a925") });
+        let upper = FileHandle { handle_type: 0xf8, bytes: hex("00000000fb1d04010000000000000000000000000000000052ca980038a8a480") };
         assert!(real_handle(&upper).unwrap().upper);
         // V0: no padding.
-        let v0 = FileHandle {
-            handle_type: 0xfb,
-            bytes: lower.bytes[3..].to_vec(),
-        };
+        let v0 = FileHandle { handle_type: 0xfb, bytes: lower.bytes[3..].to_vec() };
         assert_eq!(real_handle(&v0), Some(r));
     }
 
     #[test]
     fn other_and_damaged_handles_do_not() {
-        assert_eq!(
-            real_handle(&FileHandle {
-                handle_type: 0x81,
-                bytes: vec![0; 12]
-            }),
-            None
-        );
+        assert_eq!(real_handle(&FileHandle { handle_type: 0x81, bytes: vec![0; 12] }), None);
         let mut b = vec![0u8, 0, 0, 0, 0xfb, 0x1d, 0, 1];
         b.extend([0; 16]);
         b.extend([1, 2, 3, 4, 5, 6, 7, 8]);
-        assert!(real_handle(&FileHandle {
-            handle_type: 0xf8,
-            bytes: b.clone()
-        })
-        .is_some());
+        assert!(real_handle(&FileHandle { handle_type: 0xf8, bytes: b.clone() }).is_some());
         let mut short = b.clone();
         short.truncate(b.len() - 1);
-        assert_eq!(
-            real_handle(&FileHandle {
-                handle_type: 0xf8,
-                bytes: short
-            }),
-            None
-        );
+        assert_eq!(real_handle(&FileHandle { handle_type: 0xf8, bytes: short }), None);
         let mut magic = b.clone();
         magic[4] = 0xfa;
-        assert_eq!(
-            real_handle(&FileHandle {
-                handle_type: 0xf8,
-                bytes: magic
-            }),
-            None
-        );
+        assert_eq!(real_handle(&FileHandle { handle_type: 0xf8, bytes: magic }), None);
         let mut empty = b.clone();
         empty[5] = 21;
-        assert_eq!(
-            real_handle(&FileHandle {
-                handle_type: 0xf8,
-                bytes: empty
-            }),
-            None
-        );
-        assert_eq!(
-            real_handle(&FileHandle {
-                handle_type: 0xf8,
-                bytes: vec![0, 0]
-            }),
-            None
-        );
+        assert_eq!(real_handle(&FileHandle { handle_type: 0xf8, bytes: empty }), None);
+        assert_eq!(real_handle(&FileHandle { handle_type: 0xf8, bytes: vec![0, 0] }), None);
     }
 
     #[test]
     fn layers_from_mount_options() {
-        let l =
-            layers("rw,lowerdir=/s/l/A:/s/l/B::/data,upperdir=/s/x/diff,workdir=/s/x/work,uuid=on");
+        let l = layers("rw,lowerdir=/s/l/A:/s/l/B::/data,upperdir=/s/x/diff,workdir=/s/x/work,uuid=on");
         assert_eq!(l.upper.as_deref(), Some("/s/x/diff"));
         assert_eq!(l.lower, ["/s/l/A", "/s/l/B", "/data"]);
         let l = layers("rw,lowerdir+=/a\\054b,lowerdir+=/c,datadir+=/d,upperdir=/u\\040v");
@@ -282,31 +214,16 @@ mod tests {
         let roots = vec!["/s/x/diff".to_owned(), "/s/l/A/".to_owned()];
         assert_eq!(candidates("/s/x/diff/etc/hosts", &roots)[0], "/etc/hosts");
         assert_eq!(candidates("/s/x/diff", &roots)[0], "/");
-        assert_eq!(
-            candidates("/other/etc/hosts", &roots),
-            ["/hosts", "/etc/hosts", "/other/etc/hosts"]
-        );
+        assert_eq!(candidates("/other/etc/hosts", &roots), ["/hosts", "/etc/hosts", "/other/etc/hosts"]);
         assert_eq!(candidates("/s/x/diffx/a", &roots)[0], "/a");
     }
 
     #[test]
     fn paths_through_mounts() {
-        assert_eq!(
-            through_mount("/etc/hosts", "/", "/").as_deref(),
-            Some("/etc/hosts")
-        );
-        assert_eq!(
-            through_mount("/", "/", "/t/merged").as_deref(),
-            Some("/t/merged")
-        );
-        assert_eq!(
-            through_mount("/etc/hosts", "/", "/t/merged").as_deref(),
-            Some("/t/merged/etc/hosts")
-        );
-        assert_eq!(
-            through_mount("/etc/hosts", "/etc", "/x").as_deref(),
-            Some("/x/hosts")
-        );
+        assert_eq!(through_mount("/etc/hosts", "/", "/").as_deref(), Some("/etc/hosts"));
+        assert_eq!(through_mount("/", "/", "/t/merged").as_deref(), Some("/t/merged"));
+        assert_eq!(through_mount("/etc/hosts", "/", "/t/merged").as_deref(), Some("/t/merged/etc/hosts"));
+        assert_eq!(through_mount("/etc/hosts", "/etc", "/x").as_deref(), Some("/x/hosts"));
         assert_eq!(through_mount("/etc", "/etc", "/x").as_deref(), Some("/x"));
         assert_eq!(through_mount("/etcx", "/etc", "/x"), None);
         assert!(at_or_below("/a/b", "/a"));

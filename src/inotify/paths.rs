@@ -54,43 +54,18 @@ pub struct PathError {
 #[derive(Debug, Error)]
 pub enum NoPath {
     #[error("the watched object ({fs}) is at {path:?}, but at dump time a {by_type} is mounted on {by:?} over it, so no path leads to it, and CRIU dumps watches on this {fs_type} only by path (its file handles cannot be opened): unmount {by:?} (or watch a path no mount covers) and checkpoint again")]
-    Hidden {
-        fs: String,
-        fs_type: String,
-        path: String,
-        by: String,
-        by_type: String,
-    },
+    Hidden { fs: String, fs_type: String, path: String, by: String, by_type: String },
     #[error("the watched object ({fs}) was deleted ({path:?} was its last name): no path leads to it, and CRIU dumps watches on this {fs_type} only by path (its file handles cannot be opened): remove the watch, or keep the file, before checkpointing")]
-    Deleted {
-        fs: String,
-        fs_type: String,
-        path: String,
-    },
+    Deleted { fs: String, fs_type: String, path: String },
     #[error("the watched object ({fs}) is on a filesystem that is not mounted in {root}{only}, and CRIU looks only there for the paths of watches it cannot open by file handle: only objects visible from there can be dumped")]
-    NotMounted {
-        fs: String,
-        root: String,
-        only: String,
-    },
+    NotMounted { fs: String, root: String, only: String },
     #[error("no path leads to the watched object ({fs}) in the mounts of its {fs_type} at {searched} ({dirs} directories searched){covers}: it was deleted, or a mount hides it, and CRIU dumps watches on this {fs_type} only by path (its file handles cannot be opened)")]
-    NotFound {
-        fs: String,
-        fs_type: String,
-        searched: String,
-        dirs: usize,
-        covers: String,
-    },
+    NotFound { fs: String, fs_type: String, searched: String, dirs: usize, covers: String },
 }
 
 impl PathError {
     fn new(t: &Target, why: NoPath) -> PathError {
-        PathError {
-            pid: t.pid,
-            fd: t.fd,
-            wd: t.wd,
-            why: Box::new(why),
-        }
+        PathError { pid: t.pid, fd: t.fd, wd: t.wd, why: Box::new(why) }
     }
 
     pub fn errno(&self) -> i32 {
@@ -190,10 +165,7 @@ fn tree(root: i32) -> Vec<i32> {
             let Ok(text) = std::fs::read_to_string(t.path().join("children")) else {
                 continue;
             };
-            out.extend(
-                text.split_whitespace()
-                    .filter_map(|c| c.parse::<i32>().ok()),
-            );
+            out.extend(text.split_whitespace().filter_map(|c| c.parse::<i32>().ok()));
         }
     }
     out
@@ -208,21 +180,13 @@ fn sdev_of(line: &str) -> Option<u32> {
 /// The inotify fds of task `pid`.
 pub fn inotify_fds(pid: i32) -> Vec<i32> {
     let fds = proc::fds(pid).unwrap_or_default();
-    fds.into_iter()
-        .filter(|&fd| proc::fd_link(pid, fd).ok().as_deref() == Some("anon_inode:inotify"))
-        .collect()
+    fds.into_iter().filter(|&fd| proc::fd_link(pid, fd).ok().as_deref() == Some("anon_inode:inotify")).collect()
 }
 
 /// The stat of `path` (from `root`) if it is the object (dev, ino).
 fn is_it(root: BorrowedFd<'_>, path: &str, sdev: u32, ino: u64) -> Option<bool> {
-    let st = rustix::fs::statat(
-        root,
-        rel(path),
-        AtFlags::SYMLINK_NOFOLLOW | AtFlags::NO_AUTOMOUNT,
-    )
-    .ok()?;
-    (dev_of(&st) == sdev && st.st_ino == ino)
-        .then(|| FileType::from_raw_mode(st.st_mode) == FileType::Directory)
+    let st = rustix::fs::statat(root, rel(path), AtFlags::SYMLINK_NOFOLLOW | AtFlags::NO_AUTOMOUNT).ok()?;
+    (dev_of(&st) == sdev && st.st_ino == ino).then(|| FileType::from_raw_mode(st.st_mode) == FileType::Directory)
 }
 
 impl Finder {
@@ -231,18 +195,11 @@ impl Finder {
     /// its own, else from criu's root.
     pub fn new(root_pid: i32) -> Result<Finder, SysError> {
         use crate::sys::Context;
-        let ns = |who: &str| {
-            rustix::fs::stat(format!("/proc/{who}/ns/mnt"))
-                .map(|s| s.st_ino)
-                .ctx("stat", format_args!("/proc/{who}/ns/mnt"))
-        };
+        let ns =
+            |who: &str| rustix::fs::stat(format!("/proc/{who}/ns/mnt")).map(|s| s.st_ino).ctx("stat", format_args!("/proc/{who}/ns/mnt"));
         let own = ns("self")? == ns(&root_pid.to_string())?;
         let (who, root_path, what) = if own {
-            (
-                "self".to_owned(),
-                "/".to_owned(),
-                format!("criu's mount namespace (shared by the dumped tree, root pid {root_pid})"),
-            )
+            ("self".to_owned(), "/".to_owned(), format!("criu's mount namespace (shared by the dumped tree, root pid {root_pid})"))
         } else {
             (
                 root_pid.to_string(),
@@ -250,12 +207,8 @@ impl Finder {
                 format!("the mount namespace of the dumped tree's root task (pid {root_pid})"),
             )
         };
-        let root = rustix::fs::open(
-            root_path.as_str(),
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .ctx("open", &root_path)?;
+        let root = rustix::fs::open(root_path.as_str(), OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .ctx("open", &root_path)?;
         let mounts = mountinfo::read(&who)?;
         Ok(Finder {
             root_pid,
@@ -283,18 +236,10 @@ impl Finder {
             return f.clone();
         }
         let open_at = |root: BorrowedFd<'_>, mp: &str| {
-            let fd =
-                rustix::fs::openat(root, rel(mp), OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
-                    .ok()?;
-            rustix::fs::fstat(&fd)
-                .is_ok_and(|st| dev_of(&st) == sdev)
-                .then_some(fd)
+            let fd = rustix::fs::openat(root, rel(mp), OFlags::PATH | OFlags::CLOEXEC, Mode::empty()).ok()?;
+            rustix::fs::fstat(&fd).is_ok_and(|st| dev_of(&st) == sdev).then_some(fd)
         };
-        let mut opened = self
-            .mounts_of(sdev)
-            .iter()
-            .find_map(|m| open_at(self.view.root.as_fd(), &m.mountpoint))
-            .map(|fd| (fd, None));
+        let mut opened = self.mounts_of(sdev).iter().find_map(|m| open_at(self.view.root.as_fd(), &m.mountpoint)).map(|fd| (fd, None));
         if opened.is_none() {
             // Not where CRIU's irmap looks: the mounts of the watching task,
             // then of every task of the tree (CRIU opens handles on the
@@ -307,19 +252,13 @@ impl Finder {
                 if !seen_ns.insert(ns.st_ino) {
                     continue;
                 }
-                let Ok(root) = rustix::fs::open(
-                    format!("/proc/{p}/root"),
-                    OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                    Mode::empty(),
-                ) else {
+                let Ok(root) =
+                    rustix::fs::open(format!("/proc/{p}/root"), OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+                else {
                     continue;
                 };
                 let ms = mountinfo::read(&p.to_string()).unwrap_or_default();
-                if let Some(fd) = ms
-                    .iter()
-                    .filter(|m| m.sdev == sdev)
-                    .find_map(|m| open_at(root.as_fd(), &m.mountpoint))
-                {
+                if let Some(fd) = ms.iter().filter(|m| m.sdev == sdev).find_map(|m| open_at(root.as_fd(), &m.mountpoint)) {
                     opened = Some((fd, Some(p)));
                     break;
                 }
@@ -333,25 +272,13 @@ impl Finder {
         };
         let info = match opened {
             Some((fd, elsewhere)) => {
-                let fs_type = rustix::fs::fstatfs(&fd)
-                    .map(|s| s.f_type as u64)
-                    .unwrap_or(0);
+                let fs_type = rustix::fs::fstatfs(&fd).map(|s| s.f_type as u64).unwrap_or(0);
                 let decodable = !matches!(fhandle::name_to_handle(fd.as_fd(), ""), Err(e) if e.errno == rustix::io::Errno::OPNOTSUPP);
-                FsInfo {
-                    decodable,
-                    fs_type,
-                    name: name_of(fs_type),
-                    elsewhere,
-                }
+                FsInfo { decodable, fs_type, name: name_of(fs_type), elsewhere }
             }
             // Mounted in none of the tree's namespaces: CRIU finds no mount
             // to open the handle on, nor a path.
-            None => FsInfo {
-                decodable: false,
-                fs_type: 0,
-                name: "filesystem".into(),
-                elsewhere: None,
-            },
+            None => FsInfo { decodable: false, fs_type: 0, name: "filesystem".into(), elsewhere: None },
         };
         self.fss.insert(sdev, info.clone());
         info
@@ -360,10 +287,7 @@ impl Finder {
     /// Has this inotify file (fd `fd` of `pid`) been read already, through
     /// another fd or task?
     fn seen_instance(&mut self, pid: i32, fd: i32) -> bool {
-        let dup = self
-            .instances
-            .iter()
-            .any(|&(p, f)| kcmp::cmp_files(p, f, pid, fd).is_ok_and(|o| o.is_eq()));
+        let dup = self.instances.iter().any(|&(p, f)| kcmp::cmp_files(p, f, pid, fd).is_ok_and(|o| o.is_eq()));
         if !dup {
             self.instances.push((pid, fd));
         }
@@ -382,8 +306,7 @@ impl Finder {
             let text = match proc::fdinfo(pid, fd) {
                 Ok(t) => t,
                 Err(e) => {
-                    out.unfinished
-                        .push(format!("inotify pid {pid} fd {fd}: {e}"));
+                    out.unfinished.push(format!("inotify pid {pid} fd {fd}: {e}"));
                     continue;
                 }
             };
@@ -396,8 +319,7 @@ impl Finder {
                     Ok(mut m) if m.len() == 1 => m.remove(0),
                     Ok(_) => continue,
                     Err(e) => {
-                        out.unfinished
-                            .push(format!("inotify pid {pid} fd {fd}: {e}"));
+                        out.unfinished.push(format!("inotify pid {pid} fd {fd}: {e}"));
                         continue;
                     }
                 };
@@ -407,14 +329,7 @@ impl Finder {
                 if m.handle.is_some() && self.fs(m.sdev, pid).decodable {
                     continue;
                 }
-                targets.push(Target {
-                    pid,
-                    fd,
-                    wd: m.wd,
-                    sdev: m.sdev,
-                    ino: m.ino,
-                    handle: m.handle,
-                });
+                targets.push(Target { pid, fd, wd: m.wd, sdev: m.sdev, ino: m.ino, handle: m.handle });
             }
         }
         targets
@@ -422,12 +337,7 @@ impl Finder {
 
     /// One task (CHECKPOINT_DEVICES): the paths CRIU will need for its
     /// watches, or why one cannot be had.
-    pub fn task(
-        &mut self,
-        pid: i32,
-        fds: &[i32],
-        deadline: &Deadline,
-    ) -> Result<Outcome, PathError> {
+    pub fn task(&mut self, pid: i32, fds: &[i32], deadline: &Deadline) -> Result<Outcome, PathError> {
         let mut out = Outcome::default();
         let targets = self.targets(pid, fds, &mut out);
         let mut by_fs: HashMap<u32, Vec<Target>> = HashMap::new();
@@ -443,19 +353,9 @@ impl Finder {
     }
 
     /// Paths for the watches `ts` on filesystem `sdev`.
-    fn filesystem(
-        &mut self,
-        sdev: u32,
-        ts: &[Target],
-        deadline: &Deadline,
-        out: &mut Outcome,
-    ) -> Result<(), PathError> {
+    fn filesystem(&mut self, sdev: u32, ts: &[Target], deadline: &Deadline, out: &mut Outcome) -> Result<(), PathError> {
         let fs = self.fs(sdev, ts[0].pid);
-        let starts: Vec<String> = self
-            .mounts_of(sdev)
-            .iter()
-            .map(|m| m.mountpoint.clone())
-            .collect();
+        let starts: Vec<String> = self.mounts_of(sdev).iter().map(|m| m.mountpoint.clone()).collect();
         let t0 = &ts[0];
         if starts.is_empty() {
             return Err(PathError::new(
@@ -477,22 +377,10 @@ impl Finder {
             match self.by_layer(sdev, t, fs.fs_type) {
                 Layer::Found(path, dir) => {
                     out.by_layer += 1;
-                    out.entries.push(Entry {
-                        dev: sdev,
-                        ino: t.ino,
-                        path,
-                        dir,
-                    });
+                    out.entries.push(Entry { dev: sdev, ino: t.ino, path, dir });
                 }
                 Layer::Deleted(path) => {
-                    return Err(PathError::new(
-                        t,
-                        NoPath::Deleted {
-                            fs: fs_name(sdev, t.ino, &fs.name),
-                            fs_type: fs.name.clone(),
-                            path,
-                        },
-                    ));
+                    return Err(PathError::new(t, NoPath::Deleted { fs: fs_name(sdev, t.ino, &fs.name), fs_type: fs.name.clone(), path }));
                 }
                 Layer::Covered(path, by) => {
                     hidden.insert(t.ino, (path, by));
@@ -506,42 +394,21 @@ impl Finder {
         }
         // The others: a search of the filesystem's mounts.
         let want: HashSet<u64> = left.iter().map(|t| t.ino).collect();
-        let search = Search {
-            root: self.view.root.as_fd(),
-            sdev,
-            fs_type: fs.fs_type,
-            starts: &starts,
-        };
+        let search = Search { root: self.view.root.as_fd(), sdev, fs_type: fs.fs_type, starts: &starts };
         let found = scan::search(&search, &want, deadline);
         out.dirs_searched += found.dirs;
         for t in left {
             if let Some((path, dir)) = found.paths.get(&t.ino) {
                 out.by_search += 1;
-                out.entries.push(Entry {
-                    dev: sdev,
-                    ino: t.ino,
-                    path: path.clone(),
-                    dir: *dir,
-                });
+                out.entries.push(Entry { dev: sdev, ino: t.ino, path: path.clone(), dir: *dir });
                 continue;
             }
             let err = |path: String, by: &str| {
-                let by_type = self
-                    .view
-                    .mounts
-                    .iter()
-                    .rev()
-                    .find(|m| m.mountpoint == by)
-                    .map_or("filesystem".to_owned(), |m| m.fstype.clone());
+                let by_type =
+                    self.view.mounts.iter().rev().find(|m| m.mountpoint == by).map_or("filesystem".to_owned(), |m| m.fstype.clone());
                 PathError::new(
                     t,
-                    NoPath::Hidden {
-                        fs: fs_name(sdev, t.ino, &fs.name),
-                        fs_type: fs.name.clone(),
-                        path,
-                        by: by.to_owned(),
-                        by_type,
-                    },
+                    NoPath::Hidden { fs: fs_name(sdev, t.ino, &fs.name), fs_type: fs.name.clone(), path, by: by.to_owned(), by_type },
                 )
             };
             if let Some((path, by)) = hidden.get(&t.ino) {
@@ -568,11 +435,7 @@ impl Finder {
                     fs_type: fs.name.clone(),
                     searched: starts.join(", "),
                     dirs: found.dirs,
-                    covers: if covers.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; mounted over directories of it: {covers}")
-                    },
+                    covers: if covers.is_empty() { String::new() } else { format!("; mounted over directories of it: {covers}") },
                 },
             ));
         }
@@ -586,12 +449,7 @@ impl Finder {
             .view
             .mounts
             .iter()
-            .filter(|m| {
-                m.sdev != sdev
-                    && starts
-                        .iter()
-                        .any(|s| m.mountpoint != *s && overlay::at_or_below(&m.mountpoint, s))
-            })
+            .filter(|m| m.sdev != sdev && starts.iter().any(|s| m.mountpoint != *s && overlay::at_or_below(&m.mountpoint, s)))
             .map(|m| format!("{} on {}", m.fstype, m.mountpoint))
             .take(8)
             .collect();
@@ -601,36 +459,17 @@ impl Finder {
     /// The layer directories of overlay `sdev`, opened once.
     fn layers_of(&mut self, sdev: u32) {
         if !self.layers.contains_key(&sdev) {
-            let opts = self
-                .view
-                .mounts
-                .iter()
-                .find(|m| m.sdev == sdev)
-                .map(|m| m.super_opts.clone())
-                .unwrap_or_default();
+            let opts = self.view.mounts.iter().find(|m| m.sdev == sdev).map(|m| m.super_opts.clone()).unwrap_or_default();
             let l = overlay::layers(&opts);
-            let named = l
-                .upper
-                .iter()
-                .map(|p| (p, true))
-                .chain(l.lower.iter().map(|p| (p, false)));
+            let named = l.upper.iter().map(|p| (p, true)).chain(l.lower.iter().map(|p| (p, false)));
             let mut open = Vec::new();
             for (path, upper) in named {
                 // As whoever mounted it named it: criu's root, else the
                 // dump's root.
-                let fd = rustix::fs::open(
-                    path.as_str(),
-                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )
-                .or_else(|_| {
-                    rustix::fs::openat(
-                        &self.view.root,
-                        rel(path),
-                        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                        Mode::empty(),
-                    )
-                });
+                let fd =
+                    rustix::fs::open(path.as_str(), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).or_else(|_| {
+                        rustix::fs::openat(&self.view.root, rel(path), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+                    });
                 let Ok(fd) = fd else { continue };
                 let Ok(link) = proc::own_fd_link(fd.as_fd()) else {
                     continue;
@@ -649,19 +488,13 @@ impl Finder {
         let Some(real) = t.handle.as_ref().and_then(overlay::real_handle) else {
             return Layer::Unknown;
         };
-        let overlay_mounts: Vec<(String, String)> = self
-            .mounts_of(sdev)
-            .iter()
-            .map(|m| (m.root.clone(), m.mountpoint.clone()))
-            .collect();
+        let overlay_mounts: Vec<(String, String)> = self.mounts_of(sdev).iter().map(|m| (m.root.clone(), m.mountpoint.clone())).collect();
         self.layers_of(sdev);
         let layers = &self.layers[&sdev];
         let roots: Vec<String> = layers.iter().map(|l| l.1.clone()).collect();
         // The upper layer for upper inodes, the lower ones for the others
         // (then the upper: a handle names the layer by its filesystem).
-        let mut order: Vec<usize> = (0..layers.len())
-            .filter(|i| layers[*i].2 == real.upper)
-            .collect();
+        let mut order: Vec<usize> = (0..layers.len()).filter(|i| layers[*i].2 == real.upper).collect();
         order.extend((0..layers.len()).filter(|i| layers[*i].2 != real.upper));
         let mut expected: Option<String> = None;
         for i in order {
@@ -702,11 +535,7 @@ impl Finder {
                 .mounts
                 .iter()
                 .filter(|m| !at(&m.mountpoint) && overlay::at_or_below(&path, &m.mountpoint))
-                .filter(|m| {
-                    overlay_mounts
-                        .iter()
-                        .any(|(_, o)| overlay::at_or_below(&m.mountpoint, o))
-                })
+                .filter(|m| overlay_mounts.iter().any(|(_, o)| overlay::at_or_below(&m.mountpoint, o)))
                 .max_by_key(|m| m.mountpoint.len());
             if let Some(c) = cover {
                 return Layer::Covered(path, c.mountpoint.clone());
@@ -738,21 +567,12 @@ mod tests {
         let me = std::process::id() as i32;
         let mut f = Finder::new(me).unwrap();
         let ifd = inotify::init(inotify::CreateFlags::CLOEXEC).unwrap();
-        let wd = inotify::add_watch(
-            &ifd,
-            "/proc/sys/kernel/hostname",
-            inotify::WatchFlags::ACCESS,
-        )
-        .unwrap();
+        let wd = inotify::add_watch(&ifd, "/proc/sys/kernel/hostname", inotify::WatchFlags::ACCESS).unwrap();
         let st = rustix::fs::stat("/proc/sys/kernel/hostname").unwrap();
         let fds = inotify_fds(me);
         let budget = || Deadline::start("test", std::time::Duration::from_secs(5));
         let out = f.task(me, &fds, &budget()).unwrap();
-        let e = out
-            .entries
-            .iter()
-            .find(|e| e.ino == st.st_ino)
-            .unwrap_or_else(|| panic!("wd {wd}: {out:?}"));
+        let e = out.entries.iter().find(|e| e.ino == st.st_ino).unwrap_or_else(|| panic!("wd {wd}: {out:?}"));
         assert_eq!(e.path, "/proc/sys/kernel/hostname");
         assert!(!e.dir);
         // A second pass over the same task finds nothing new.
@@ -764,10 +584,7 @@ mod tests {
 
     #[test]
     fn device_of_an_fdinfo_line() {
-        assert_eq!(
-            sdev_of("inotify wd:3 ino:2 sdev:fd00001 mask:80000fff ignored_mask:0"),
-            Some(0xfd00001)
-        );
+        assert_eq!(sdev_of("inotify wd:3 ino:2 sdev:fd00001 mask:80000fff ignored_mask:0"), Some(0xfd00001));
         assert_eq!(sdev_of("inotify wd:3 ino:2 sdev:2d"), Some(0x2d));
         assert_eq!(sdev_of("inotify wd:3 ino:2 sdev:zz mask:0"), None);
         assert_eq!(sdev_of("inotify wd:3 ino:2"), None);

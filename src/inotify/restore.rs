@@ -138,13 +138,23 @@ pub fn add_watches(
     deadline: &crate::deadline::Deadline,
 ) -> Result<Outcome, InotifyError> {
     let id = entry.id;
-    let proc_dir = rustix::fs::open("/proc", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .ctx("open", "/proc")?;
+    let proc_dir = rustix::fs::open("/proc", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ctx("open", "/proc")?;
     let mut order: Vec<&InotifyWdEntry> = entry.wd.iter().collect();
     order.sort_unstable_by_key(|w| w.wd);
     let (roots, want_root) = roots_of(id, &order, task.0, pid_of)?;
     let limit = AtomicUsize::new(usize::MAX);
-    let jobs = Jobs { ifd, id, pid_of, proc_dir: &proc_dir, follow_paths, order: &order, want_root: &want_root, roots: &roots, limit: &limit, deadline };
+    let jobs = Jobs {
+        ifd,
+        id,
+        pid_of,
+        proc_dir: &proc_dir,
+        follow_paths,
+        order: &order,
+        want_root: &want_root,
+        roots: &roots,
+        limit: &limit,
+        deadline,
+    };
     proc::with_private_fd_table(|_| -> Result<Outcome, InotifyError> {
         let (added, (verdicts, checked)) = jobs.add_and_check();
         let out = tally(id, &order, verdicts);
@@ -164,12 +174,7 @@ pub fn add_watches(
 /// Every root a path may be relative to (the task's own, and those of tasks
 /// whose mount namespace shows objects the task's does not), opened once,
 /// and the root of each watch of `order`.
-fn roots_of(
-    id: u32,
-    order: &[&InotifyWdEntry],
-    task: i32,
-    pid_of: &PidOf<'_>,
-) -> Result<(HashMap<i32, OwnedFd>, Vec<i32>), InotifyError> {
+fn roots_of(id: u32, order: &[&InotifyWdEntry], task: i32, pid_of: &PidOf<'_>) -> Result<(HashMap<i32, OwnedFd>, Vec<i32>), InotifyError> {
     let mut roots: HashMap<i32, OwnedFd> = HashMap::new();
     let mut root_of = |real: i32| -> Result<(), InotifyError> {
         if let std::collections::hash_map::Entry::Vacant(e) = roots.entry(real) {
@@ -303,9 +308,9 @@ impl Jobs<'_> {
                 // Re-watch through the fd that holds the (ghost) file open.
                 let vpid = w.holder_pid.unwrap_or_default();
                 let hfd = w.holder_fd.unwrap_or_default();
-                let real = pid_of(Vpid(vpid)).map(|r| r.0).ok_or_else(|| {
-                    at(InotifyError::BadImage { id, wd, what: format!("holder pid {vpid} is not in the restored tree") })
-                })?;
+                let real = pid_of(Vpid(vpid))
+                    .map(|r| r.0)
+                    .ok_or_else(|| at(InotifyError::BadImage { id, wd, what: format!("holder pid {vpid} is not in the restored tree") }))?;
                 let rel = format!("{real}/fd/{hfd}");
                 rustix::process::fchdir(proc_dir).ctx("fchdir", "/proc").map_err(|e| at(e.into()))?;
                 // Follow the /proc magic link: no IN_DONT_FOLLOW here.
@@ -474,7 +479,9 @@ fn identity(
     let wd = w.wd as i32;
     let add_err = |e: crate::sys::SysError| InotifyError::AddWatch { id, wd, path: path.to_owned(), source: e };
     let (same, mnt) = match fhandle::name_to_handle(rustix::fs::CWD, rel) {
-        Ok((h, mnt)) => (w.f_handle.bytes > 0 && h.matches_words(w.f_handle.r#type as i32, w.f_handle.bytes as usize, &w.f_handle.handle), mnt),
+        Ok((h, mnt)) => {
+            (w.f_handle.bytes > 0 && h.matches_words(w.f_handle.r#type as i32, w.f_handle.bytes as usize, &w.f_handle.handle), mnt)
+        }
         Err(e) if e.errno == rustix::io::Errno::OPNOTSUPP => {
             let st = rustix::fs::lstat(rel).ctx("lstat", path).map_err(add_err)?;
             (st.st_ino == w.i_ino, -1)
@@ -500,7 +507,8 @@ fn identity(
 fn verify(ifd: BorrowedFd<'_>, entry: &InotifyFileEntry, proc_dir: &OwnedFd, follow_paths: bool) -> Result<Outcome, InotifyError> {
     let id = entry.id;
     let name = format!("thread-self/fdinfo/{}", ifd.as_raw_fd());
-    let f = rustix::fs::openat(proc_dir, name.as_str(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ctx("open", format_args!("/proc/{name}"))?;
+    let f = rustix::fs::openat(proc_dir, name.as_str(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+        .ctx("open", format_args!("/proc/{name}"))?;
     let text = std::io::read_to_string(std::fs::File::from(f)).ctx("read", format_args!("/proc/{name}"))?;
     let marks = fdinfo::parse_inotify(&text).map_err(|source| InotifyError::Fdinfo { pid: 0, fd: ifd.as_raw_fd(), source })?;
     let by_wd: HashMap<i32, &fdinfo::InotifyMark> = marks.iter().map(|m| (m.wd, m)).collect();

@@ -97,8 +97,7 @@ pub fn search(s: &Search<'_>, want: &HashSet<u64>, deadline: &Deadline) -> Found
     let trust_d_ino = D_INO_IS_ST_INO.contains(&s.fs_type);
     let mut seen: HashSet<u64> = HashSet::new();
     // Pid directories at the top of a procfs come after everything else.
-    let (mut queue, mut later): (VecDeque<String>, VecDeque<String>) =
-        (VecDeque::new(), VecDeque::new());
+    let (mut queue, mut later): (VecDeque<String>, VecDeque<String>) = (VecDeque::new(), VecDeque::new());
     for start in s.starts {
         let Ok(st) = rustix::fs::statat(s.root, rel(start), STAT_FLAGS) else {
             continue;
@@ -117,23 +116,15 @@ pub fn search(s: &Search<'_>, want: &HashSet<u64>, deadline: &Deadline) -> Found
             break;
         };
         if found.dirs % 64 == 0 {
-            if let Err(e) = deadline.check(|| {
-                format!(
-                    "searching {dir:?} for watched objects ({} directories read)",
-                    found.dirs
-                )
-            }) {
+            if let Err(e) = deadline.check(|| format!("searching {dir:?} for watched objects ({} directories read)", found.dirs)) {
                 found.out_of_time = Some(e);
                 break;
             }
         }
         found.dirs += 1;
-        let Ok(fd) = rustix::fs::openat(
-            s.root,
-            rel(&dir),
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) else {
+        let Ok(fd) =
+            rustix::fs::openat(s.root, rel(&dir), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+        else {
             continue;
         };
         let Ok(mut entries) = rustix::fs::Dir::read_from(&fd) else {
@@ -153,11 +144,7 @@ pub fn search(s: &Search<'_>, want: &HashSet<u64>, deadline: &Deadline) -> Found
             let wanted = left.contains(&e.ino());
             // One stat where it tells something: the entry may be what we
             // look for, or a directory to enter (is it still ours?).
-            let st = if !trust_d_ino
-                || wanted
-                || kind == FileType::Directory
-                || kind == FileType::Unknown
-            {
+            let st = if !trust_d_ino || wanted || kind == FileType::Directory || kind == FileType::Unknown {
                 match rustix::fs::statat(&fd, name, STAT_FLAGS) {
                     Ok(st) => Some(st),
                     Err(_) => continue,
@@ -194,54 +181,23 @@ mod tests {
     fn finds_procfs_entries_and_stays_on_procfs() {
         let st = rustix::fs::stat("/proc/sys/kernel/hostname").unwrap();
         let meminfo = rustix::fs::stat("/proc/meminfo").unwrap();
-        let root = rustix::fs::open(
-            "/",
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .unwrap();
+        let root = rustix::fs::open("/", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).unwrap();
         let starts = vec!["/proc".to_owned()];
-        let s = Search {
-            root: std::os::fd::AsFd::as_fd(&root),
-            sdev: dev_of(&st),
-            fs_type: PROC_SUPER_MAGIC,
-            starts: &starts,
-        };
+        let s = Search { root: std::os::fd::AsFd::as_fd(&root), sdev: dev_of(&st), fs_type: PROC_SUPER_MAGIC, starts: &starts };
         let want: HashSet<u64> = [st.st_ino, meminfo.st_ino, u64::MAX].into_iter().collect();
-        let f = search(
-            &s,
-            &want,
-            &Deadline::start("test", std::time::Duration::from_secs(2)),
-        );
-        assert_eq!(
-            f.paths.get(&st.st_ino).map(|p| p.0.as_str()),
-            Some("/proc/sys/kernel/hostname"),
-            "{f:?}"
-        );
-        assert_eq!(
-            f.paths.get(&meminfo.st_ino).map(|p| p.0.as_str()),
-            Some("/proc/meminfo")
-        );
+        let f = search(&s, &want, &Deadline::start("test", std::time::Duration::from_secs(2)));
+        assert_eq!(f.paths.get(&st.st_ino).map(|p| p.0.as_str()), Some("/proc/sys/kernel/hostname"), "{f:?}");
+        assert_eq!(f.paths.get(&meminfo.st_ino).map(|p| p.0.as_str()), Some("/proc/meminfo"));
         // u64::MAX is nowhere: the walk either completed or ran out of time.
         assert!(!f.paths.contains_key(&u64::MAX));
     }
 
     #[test]
     fn a_spent_deadline_stops_the_walk() {
-        let root = rustix::fs::open(
-            "/",
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .unwrap();
+        let root = rustix::fs::open("/", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).unwrap();
         let st = rustix::fs::stat("/proc").unwrap();
         let starts = vec!["/proc".to_owned()];
-        let s = Search {
-            root: std::os::fd::AsFd::as_fd(&root),
-            sdev: dev_of(&st),
-            fs_type: PROC_SUPER_MAGIC,
-            starts: &starts,
-        };
+        let s = Search { root: std::os::fd::AsFd::as_fd(&root), sdev: dev_of(&st), fs_type: PROC_SUPER_MAGIC, starts: &starts };
         let d = Deadline::start("the test search", std::time::Duration::ZERO);
         std::thread::sleep(std::time::Duration::from_millis(2));
         let f = search(&s, &[u64::MAX].into_iter().collect(), &d);

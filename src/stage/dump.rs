@@ -13,22 +13,21 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::OnceLock;
 use std::time::Instant;
 
+use super::{keep_until_exit, HookResult, HookState, ENOTSUP};
 use crate::config::{Config, QueuedPolicy};
 use crate::criu::image;
+use crate::criu::image::{EVENTPOLL_IMG, INOTIFY_IMG};
 use crate::criu::takeover::{self, FdinfoChange, Patch};
 use crate::criu::tree::{Tree, TreeError};
+use crate::deadline::{run_bounded, Bounded, Deadline};
+use crate::epoll::targets::{Candidate, EpollAt, Targets};
+use crate::ids::{FdNum, FileId, RealPid, Vpid};
 use crate::inotify::capture::{CapturedInotify, Capturer, Instance, Shared};
 use crate::inotify::InotifyError;
-use super::{keep_until_exit, HookResult, HookState, ENOTSUP};
-use crate::criu::image::{EVENTPOLL_IMG, INOTIFY_IMG};
-use crate::ids::{FdNum, FileId, RealPid, Vpid};
-use crate::deadline::{run_bounded, Bounded, Deadline};
 use crate::proto::{EventpollFileEntry, EventpollTfdEntry, FdTypes, FownEntry, InotifyFileEntry};
-use crate::epoll::targets::{Candidate, EpollAt, Targets};
 use crate::sys::fdinfo::EpollTarget;
 use crate::sys::{criu_syms, proc, SysError};
 use crate::{epoll, Error};
-
 
 #[derive(Default)]
 struct State {
@@ -268,7 +267,8 @@ fn capture(tree: &Tree, state: &State, b: &Bounded) -> Result<Captured, Error> {
     let holder = |dev: u64, ino: u64| holders.find(dev, ino);
     let others: Vec<(Vpid, RealPid)> = tree.tasks.iter().filter_map(|t| Some((t.vpid, pids.real(t.vpid).ok()?))).collect();
     let shared = Shared { holder: &holder, others: &others, deadline: &b.deadline };
-    let mut cx = Capture { tree, pids: &pids, pidfds: HashMap::new(), capturer: Capturer::default(), targets: TargetSearch::new(tree, &pids) };
+    let mut cx =
+        Capture { tree, pids: &pids, pidfds: HashMap::new(), capturer: Capturer::default(), targets: TargetSearch::new(tree, &pids) };
     let mut out = Captured::default();
     for id in tree.files_of_type(FdTypes::Inotify) {
         out.inotify.push(cx.inotify(id, &shared, b)?);
@@ -333,7 +333,8 @@ impl<'a, 'p> Capture<'a, 'p> {
         let criu = f.entry.ify.as_ref();
         // CRIU's watches, still encoded (a small entry was decoded whole).
         let decoded: Vec<Vec<u8>> = criu.map(|e| e.wd.iter().map(prost::Message::encode_to_vec).collect()).unwrap_or_default();
-        let items: Vec<&[u8]> = f.watches.items.iter().map(|r| &tree.files_img[r.clone()]).chain(decoded.iter().map(Vec::as_slice)).collect();
+        let items: Vec<&[u8]> =
+            f.watches.items.iter().map(|r| &tree.files_img[r.clone()]).chain(decoded.iter().map(Vec::as_slice)).collect();
         let fown = criu.map(|e| e.fown).unwrap_or_default();
         let it = Instance { pid: real, fd, file: file.as_fd(), id, fown, criu: criu.map(|e| (e, items.as_slice())) };
         Ok((self.capturer.capture(it, shared)?, At::Task { vpid, fd }))
@@ -529,7 +530,8 @@ mod tests {
 
     fn captured() -> Captured {
         let at = At::Task { vpid: Vpid(1), fd: FdNum(3) };
-        let ino = CapturedInotify { id: 5, flags: 0, fown: FownEntry::default(), watches: 0, queued_bytes: None, head: vec![], body: vec![] };
+        let ino =
+            CapturedInotify { id: 5, flags: 0, fown: FownEntry::default(), watches: 0, queued_bytes: None, head: vec![], body: vec![] };
         let ep = EventpollFileEntry { id: 6, ..Default::default() };
         Captured { inotify: vec![(ino, at)], eventpoll: vec![(ep, At::Task { vpid: Vpid(1), fd: FdNum(4) })] }
     }
@@ -554,9 +556,11 @@ mod tests {
         assert_eq!((ty(5), ty(6), ty(7)), (FdTypes::Ext as i32, FdTypes::Ext as i32, FdTypes::Pipe as i32));
         let types: Vec<i32> = after.tables[&1].iter().map(|f| f.ftype).collect();
         assert_eq!(types, vec![FdTypes::Ext as i32, FdTypes::Ext as i32, FdTypes::Pipe as i32]);
-        let inv: Vec<InventoryEntry> = image::decode_all("inventory.img", image::INVENTORY, &std::fs::read(d.path.join("inventory.img")).unwrap()).unwrap();
+        let inv: Vec<InventoryEntry> =
+            image::decode_all("inventory.img", image::INVENTORY, &std::fs::read(d.path.join("inventory.img")).unwrap()).unwrap();
         assert_eq!(inv[0].plugins_entry.as_ref().unwrap().plugins, vec!["notify_plugin".to_string()]);
-        let ours: Vec<InotifyFileEntry> = image::decode_all(INOTIFY_IMG, image::INOTIFY_FILE, &std::fs::read(d.path.join(INOTIFY_IMG)).unwrap()).unwrap();
+        let ours: Vec<InotifyFileEntry> =
+            image::decode_all(INOTIFY_IMG, image::INOTIFY_FILE, &std::fs::read(d.path.join(INOTIFY_IMG)).unwrap()).unwrap();
         assert_eq!(ours.len(), 1);
         assert!(d.path.join(EVENTPOLL_IMG).exists());
     }
@@ -568,7 +572,9 @@ mod tests {
         let d = fixture::tree("nothing", &[(5, 7, FdTypes::Pipe as i32)], &[pipe]);
         let before: Vec<_> = std::fs::read_dir(&d.path).unwrap().map(|e| e.unwrap().file_name()).collect();
         let dir = proc::dup_above(d.fd.as_fd(), 3).unwrap();
-        let n = run_bounded(Deadline::start("test", std::time::Duration::from_secs(5)), move |b| takeover(dir.as_fd(), &State::default(), b)).unwrap();
+        let n =
+            run_bounded(Deadline::start("test", std::time::Duration::from_secs(5)), move |b| takeover(dir.as_fd(), &State::default(), b))
+                .unwrap();
         assert_eq!(n.unwrap(), 0);
         let after: Vec<_> = std::fs::read_dir(&d.path).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(before.len(), after.len());

@@ -53,21 +53,18 @@ pub fn checkpoint_devices(pid: i32) -> Result<(), Error> {
     let t0 = Instant::now();
     let finder = match st.finder.take() {
         Some(f) => f,
-        None => match Finder::new(root) {
-            Ok(f) => f,
-            Err(e) => {
-                st.off = true;
-                log::warn!("irmap: cannot see the dumped tree's root ({e}); watches CRIU cannot open by file handle get no path from the plugin");
-                return Ok(());
+        None => {
+            match Finder::new(root) {
+                Ok(f) => f,
+                Err(e) => {
+                    st.off = true;
+                    log::warn!("irmap: cannot see the dumped tree's root ({e}); watches CRIU cannot open by file handle get no path from the plugin");
+                    return Ok(());
+                }
             }
-        },
+        }
     };
-    let deadline = *st.deadline.get_or_insert_with(|| {
-        Deadline::start(
-            "the search for paths of watched objects",
-            Config::get().deadline,
-        )
-    });
+    let deadline = *st.deadline.get_or_insert_with(|| Deadline::start("the search for paths of watched objects", Config::get().deadline));
     let r = run_bounded(deadline, move |b| {
         let mut finder = finder;
         b.doing(format!("reading the watches of pid {pid}"));
@@ -97,10 +94,7 @@ pub fn checkpoint_devices(pid: i32) -> Result<(), Error> {
         log::debug!("irmap: {ma}:{mi} inode {:#x} -> {}", e.ino, e.path);
     }
     let n = out.entries.len();
-    let how = format!(
-        "{} through their overlay layer, {} by a search of {} directories",
-        out.by_layer, out.by_search, out.dirs_searched
-    );
+    let how = format!("{} through their overlay layer, {} by a search of {} directories", out.by_layer, out.by_search, out.dirs_searched);
     match irmap::hand_over(&out.entries) {
         Ok(Handed::Cache(_)) => log::info!(
             "irmap: pid {pid}: gave CRIU the paths of {n} watched objects it cannot open by file handle ({how}) in {:.1} ms",

@@ -8,16 +8,16 @@
 use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsFd, IntoRawFd, OwnedFd};
 
+use super::{keep_until_exit, HookResult, HookState, ENOTSUP};
 use crate::config::Config;
-use crate::deadline::{run_bounded, Bounded, Deadline};
-use crate::criu::{image, wire};
+use crate::criu::image::{EVENTPOLL_IMG, INOTIFY_IMG, PLUGIN};
 use crate::criu::takeover;
 use crate::criu::tree::{Tree, TreeError};
-use crate::criu::image::{EVENTPOLL_IMG, INOTIFY_IMG, PLUGIN};
-use crate::inotify::restore as ino;
+use crate::criu::{image, wire};
+use crate::deadline::{run_bounded, Bounded, Deadline};
 use crate::epoll::restore as ep;
-use super::{keep_until_exit, HookResult, HookState, ENOTSUP};
 use crate::ids::{FdNum, FileId, RealPid, Vpid};
+use crate::inotify::restore as ino;
 use crate::proto::{EventpollFileEntry, FdTypes, InotifyFileEntry};
 use crate::sys::shared::SharedFlags;
 use crate::sys::{criu_syms, proc};
@@ -176,7 +176,10 @@ impl State {
             if self.tree.holder(FileId(t.id)).is_none() {
                 return Err(bad(
                     EVENTPOLL_IMG,
-                    format!("eventpoll id {}: target file id {} (registered as fd {}) is not open at any fd of the dumped tasks", e.id, t.id, t.tfd),
+                    format!(
+                        "eventpoll id {}: target file id {} (registered as fd {}) is not open at any fd of the dumped tasks",
+                        e.id, t.id, t.tfd
+                    ),
                 ));
             }
         }
@@ -211,12 +214,16 @@ pub fn restore_ext_file(id: FileId) -> HookResult {
     let fd: Option<Result<OwnedFd, Error>> = STATE.with(|s| {
         if let Some(e) = s.inotify.get(&id) {
             Some(ino::create(e).map_err(Into::into).inspect(|_| log::debug!("opened inotify id {id}; {} watches follow", e.wd.len())))
-        } else { s.epoll.get(&id).map(|e| ep::create(e).map_err(Into::into).inspect(|fd| {
-                if let Some(it) = &s.in_task {
-                    register_in_task(&s.tree, e, fd.as_fd(), it);
-                }
-                log::debug!("opened eventpoll id {id}; {} registrations follow", e.tfd.len())
-            })) }
+        } else {
+            s.epoll.get(&id).map(|e| {
+                ep::create(e).map_err(Into::into).inspect(|fd| {
+                    if let Some(it) = &s.in_task {
+                        register_in_task(&s.tree, e, fd.as_fd(), it);
+                    }
+                    log::debug!("opened eventpoll id {id}; {} registrations follow", e.tfd.len())
+                })
+            })
+        }
     });
     match fd {
         None => Ok(ENOTSUP),
@@ -324,10 +331,8 @@ pub fn resume_devices_late(pid: i32) -> HookResult {
         }
         log::error!("killing the restored tree so that the restore fails instead of resuming it without this state");
         for real in pids.values() {
-            let _ = rustix::process::kill_process(
-                rustix::process::Pid::from_raw(real.0).expect("positive pid"),
-                rustix::process::Signal::KILL,
-            );
+            let _ =
+                rustix::process::kill_process(rustix::process::Pid::from_raw(real.0).expect("positive pid"), rustix::process::Signal::KILL);
         }
         return Err(e);
     }
@@ -439,11 +444,14 @@ impl Late<'_> {
         let skip = |t: &crate::proto::EventpollTfdEntry| -> bool { ep::in_task_candidate(t, &unique) && made.contains(&t.tfd) };
         let out = ep::register_all(file.as_fd(), e, fetch, &skip, &self.b.deadline)?;
         for tfd in &out.rearmed {
-            log::warn!("eventpoll id {id}: disarmed EPOLLONESHOT registration of fd {tfd} (target not ready) restored armed for ERR/HUP only");
+            log::warn!(
+                "eventpoll id {id}: disarmed EPOLLONESHOT registration of fd {tfd} (target not ready) restored armed for ERR/HUP only"
+            );
         }
         let inside = if out.in_task > 0 { format!(" ({} made inside the task)", out.in_task) } else { String::new() };
         log::info!("restored eventpoll id {id} (pid {vpid} fd {fd}): {} registrations{inside}", out.registrations);
-        let signalfd = |t: &&crate::proto::EventpollTfdEntry| self.tree.files.get(&FileId(t.id)).map(|f| f.ftype) == Some(FdTypes::Signalfd as i32);
+        let signalfd =
+            |t: &&crate::proto::EventpollTfdEntry| self.tree.files.get(&FileId(t.id)).map(|f| f.ftype) == Some(FdTypes::Signalfd as i32);
         for t in e.tfd.iter().filter(signalfd).filter(|t| !skip(t)) {
             log::warn!(
                 "eventpoll id {id}: signalfd target fd {} was registered from outside the task: signals to the task will not wake this epoll",
@@ -459,7 +467,7 @@ mod tests {
     use std::os::fd::AsFd;
 
     use super::*;
-    use crate::proto::{ExtFileEntry, EventpollTfdEntry, FhEntry, FileEntry, InotifyWdEntry};
+    use crate::proto::{EventpollTfdEntry, ExtFileEntry, FhEntry, FileEntry, InotifyWdEntry};
     use crate::stage::fixture;
 
     const INO: u32 = 5;
@@ -526,7 +534,11 @@ mod tests {
 
     #[test]
     fn load_of_a_dump_without_our_files_is_empty() {
-        let d = fixture::tree("plain", &[(0, PIPE, FdTypes::Pipe as i32)], &[FileEntry { r#type: FdTypes::Pipe as i32, id: PIPE, ..Default::default() }]);
+        let d = fixture::tree(
+            "plain",
+            &[(0, PIPE, FdTypes::Pipe as i32)],
+            &[FileEntry { r#type: FdTypes::Pipe as i32, id: PIPE, ..Default::default() }],
+        );
         let s = load(d.fd.as_fd(), false).unwrap();
         assert!(s.inotify.is_empty() && s.epoll.is_empty());
     }

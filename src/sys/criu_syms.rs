@@ -35,15 +35,12 @@ fn syms() -> &'static Syms {
         Syms {
             // SAFETY: each pointer, when non-null, is criu's exported
             // function of exactly this C signature (criu/include/*.h).
-            print_on_level: (!p.is_null())
-                .then(|| unsafe { std::mem::transmute::<*mut libc::c_void, PrintOnLevel>(p) }),
+            print_on_level: (!p.is_null()).then(|| unsafe { std::mem::transmute::<*mut libc::c_void, PrintOnLevel>(p) }),
             // SAFETY: as above.
-            get_image_dir: (!g.is_null())
-                .then(|| unsafe { std::mem::transmute::<*mut libc::c_void, GetImageDir>(g) }),
+            get_image_dir: (!g.is_null()).then(|| unsafe { std::mem::transmute::<*mut libc::c_void, GetImageDir>(g) }),
             // SAFETY: as above.
-            check_and_remove_inventory_plugin: (!c.is_null()).then(|| unsafe {
-                std::mem::transmute::<*mut libc::c_void, CheckAndRemoveInventoryPlugin>(c)
-            }),
+            check_and_remove_inventory_plugin: (!c.is_null())
+                .then(|| unsafe { std::mem::transmute::<*mut libc::c_void, CheckAndRemoveInventoryPlugin>(c) }),
             criu_dev_restore_ext_file: detect_retry_abi(),
         }
     })

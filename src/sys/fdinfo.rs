@@ -75,10 +75,7 @@ fn fields(s: &str) -> impl Iterator<Item = (&str, &str)> {
 }
 
 fn hex<T: TryFrom<u64>>(line: usize, key: &str, v: &str) -> Result<T, FdinfoError> {
-    u64::from_str_radix(v, 16)
-        .ok()
-        .and_then(|n| T::try_from(n).ok())
-        .ok_or_else(|| err(line, format!("bad hex value for {key}: {v:?}")))
+    u64::from_str_radix(v, 16).ok().and_then(|n| T::try_from(n).ok()).ok_or_else(|| err(line, format!("bad hex value for {key}: {v:?}")))
 }
 
 fn dec<T: std::str::FromStr>(line: usize, key: &str, v: &str) -> Result<T, FdinfoError> {
@@ -93,9 +90,7 @@ pub fn parse_common(text: &str) -> Result<Common, FdinfoError> {
         let v = v.trim();
         match k {
             "pos" => c.pos = dec(i + 1, k, v)?,
-            "flags" => {
-                c.flags = u32::from_str_radix(v, 8).map_err(|_| err(i + 1, format!("bad octal flags: {v:?}")))?
-            }
+            "flags" => c.flags = u32::from_str_radix(v, 8).map_err(|_| err(i + 1, format!("bad octal flags: {v:?}")))?,
             "mnt_id" => c.mnt_id = dec(i + 1, k, v)?,
             "ino" => c.ino = dec(i + 1, k, v)?,
             _ => {}

@@ -74,15 +74,7 @@ pub fn name_to_handle(dir: BorrowedFd<'_>, path: &str) -> Result<(FileHandle, i3
     let flags = if path.is_empty() { libc::AT_EMPTY_PATH } else { 0 };
     // SAFETY: `raw` is a file_handle with room for MAX_HANDLE_SZ bytes, as
     // handle_bytes says; `c` and `mnt_id` outlive the call.
-    let r = unsafe {
-        libc::name_to_handle_at(
-            dir.as_raw_fd(),
-            c.as_ptr(),
-            (&mut raw as *mut RawHandle).cast(),
-            &mut mnt_id,
-            flags,
-        )
-    };
+    let r = unsafe { libc::name_to_handle_at(dir.as_raw_fd(), c.as_ptr(), (&mut raw as *mut RawHandle).cast(), &mut mnt_id, flags) };
     if r != 0 {
         return Err(SysError::new("name_to_handle_at", path, Errno::from_raw_os_error(errno())));
     }
@@ -101,11 +93,7 @@ pub fn open_by_handle(mount: BorrowedFd<'_>, h: &FileHandle) -> Result<OwnedFd, 
     // SAFETY: `raw` is a valid file_handle whose handle_bytes does not
     // exceed its buffer; the returned fd, if any, is ours to own.
     let fd = unsafe {
-        libc::open_by_handle_at(
-            mount.as_raw_fd(),
-            (&mut raw as *mut RawHandle).cast(),
-            libc::O_PATH | libc::O_CLOEXEC | libc::O_NOFOLLOW,
-        )
+        libc::open_by_handle_at(mount.as_raw_fd(), (&mut raw as *mut RawHandle).cast(), libc::O_PATH | libc::O_CLOEXEC | libc::O_NOFOLLOW)
     };
     if fd < 0 {
         return Err(SysError::new("open_by_handle_at", format!("handle type {}", h.handle_type), Errno::from_raw_os_error(errno())));
@@ -122,8 +110,6 @@ fn errno() -> i32 {
 pub fn stat_of(fd: impl AsFd, what: &str) -> Result<rustix::fs::Stat, SysError> {
     rustix::fs::fstat(fd).ctx("fstat", what)
 }
-
-
 
 /// What identifies the filesystem an fd lives on: statfs `f_fsid` (two
 /// words, as one u64) and `f_type` (the filesystem's magic).

@@ -69,7 +69,8 @@ mod tests {
         let ep = rustix::event::epoll::create(rustix::event::epoll::CreateFlags::CLOEXEC).unwrap();
         let fds: Vec<_> = (0..8).map(|_| rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC).unwrap()).collect();
         for (i, f) in fds.iter().enumerate() {
-            rustix::event::epoll::add(&ep, f, rustix::event::epoll::EventData::new_u64(i as u64), rustix::event::epoll::EventFlags::IN).unwrap();
+            rustix::event::epoll::add(&ep, f, rustix::event::epoll::EventData::new_u64(i as u64), rustix::event::epoll::EventFlags::IN)
+                .unwrap();
         }
         let dup = rustix::io::dup(&fds[3]).unwrap();
         assert_eq!(cmp_files(me, fds[3].as_raw_fd(), me, dup.as_raw_fd()).unwrap(), Ordering::Equal);

@@ -38,14 +38,7 @@ pub fn parse(text: &str) -> Vec<MountEntry> {
             let fstype = unescape(t.next()?);
             let _source = t.next()?;
             let super_opts = t.next().unwrap_or("").to_owned();
-            Some(MountEntry {
-                mnt_id,
-                sdev,
-                root,
-                mountpoint,
-                fstype,
-                super_opts,
-            })
+            Some(MountEntry { mnt_id, sdev, root, mountpoint, fstype, super_opts })
         })
         .collect()
 }
@@ -71,10 +64,7 @@ mod tests {
         assert_eq!(m.len(), 3);
         assert_eq!(m[0].fstype, "overlay");
         assert_eq!(m[0].sdev, encode_dev(0, 43));
-        assert_eq!(
-            m[0].super_opts,
-            "rw,lowerdir=/s/l/AB,upperdir=/s/x/diff,workdir=/s/x/work,uuid=on"
-        );
+        assert_eq!(m[0].super_opts, "rw,lowerdir=/s/l/AB,upperdir=/s/x/diff,workdir=/s/x/work,uuid=on");
         assert_eq!(m[1].mountpoint, "/mnt/with space");
         assert_eq!(m[1].root, "/sub");
         assert_eq!(m[1].fstype, "tmpfs");

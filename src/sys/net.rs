@@ -1,6 +1,6 @@
 //! A probe of the kernel's socket options that CRIU's socket dump relies on.
 
-use rustix::net::{sockopt, socket_with, AddressFamily, SocketFlags, SocketType};
+use rustix::net::{socket_with, sockopt, AddressFamily, SocketFlags, SocketType};
 
 use super::{Context, SysError};
 
@@ -10,8 +10,7 @@ use super::{Context, SysError};
 /// inet sockets (CRIU 4.2 asks only AF_UNIX and netlink ones). The error
 /// names the call that failed: the socket's creation or the getsockopt.
 pub fn inet_so_passcred() -> Result<(), SysError> {
-    let sock = socket_with(AddressFamily::INET, SocketType::STREAM, SocketFlags::CLOEXEC, None)
-        .ctx("socket", "AF_INET SOCK_STREAM")?;
+    let sock = socket_with(AddressFamily::INET, SocketType::STREAM, SocketFlags::CLOEXEC, None).ctx("socket", "AF_INET SOCK_STREAM")?;
     sockopt::socket_passcred(&sock).ctx("getsockopt SO_PASSCRED", "on an AF_INET socket")?;
     Ok(())
 }

@@ -47,9 +47,13 @@ pub struct OwnFdLinks(OwnedFd);
 
 impl OwnFdLinks {
     pub fn open() -> Result<OwnFdLinks, SysError> {
-        rustix::fs::open("/proc/self/fd", rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
-            .map(OwnFdLinks)
-            .ctx("open", "/proc/self/fd")
+        rustix::fs::open(
+            "/proc/self/fd",
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map(OwnFdLinks)
+        .ctx("open", "/proc/self/fd")
     }
 
     /// Where our fd `fd` points, as [`own_fd_link`] says.
@@ -67,10 +71,7 @@ pub fn fds(pid: i32) -> Result<Vec<i32>, SysError> {
 }
 
 fn fds_of(p: &str) -> Result<Vec<i32>, SysError> {
-    let mut v: Vec<i32> = std::fs::read_dir(p)
-        .ctx("readdir", p)?
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect();
+    let mut v: Vec<i32> = std::fs::read_dir(p).ctx("readdir", p)?.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
     v.sort_unstable();
     Ok(v)
 }
@@ -198,10 +199,8 @@ pub fn allow_fd_number(fd: RawFd) {
     if cur.current.is_some_and(|c| c < need) {
         let max = cur.maximum;
         let want = max.map_or(need, |m| need.min(m));
-        let _ = rustix::process::setrlimit(
-            rustix::process::Resource::Nofile,
-            rustix::process::Rlimit { current: Some(want), maximum: max },
-        );
+        let _ =
+            rustix::process::setrlimit(rustix::process::Resource::Nofile, rustix::process::Rlimit { current: Some(want), maximum: max });
     }
 }
 
@@ -209,8 +208,6 @@ pub fn allow_fd_number(fd: RawFd) {
 pub fn dup_above(fd: impl AsFd, min: RawFd) -> Result<OwnedFd, SysError> {
     rustix::io::fcntl_dupfd_cloexec(fd, min).ctx("F_DUPFD_CLOEXEC", format_args!("above {min}"))
 }
-
-
 
 /// Our own copy (close-on-exec, numbered at least 3) of fd number `fd` of
 /// this process, e.g. one criu passes to a hook. A number that is not open
@@ -235,7 +232,6 @@ pub fn set_async(fd: impl AsFd, flags: u32) -> Result<(), Errno> {
     let cur = rustix::fs::fcntl_getfl(&fd)?;
     rustix::fs::fcntl_setfl(&fd, cur | rustix::fs::OFlags::from_bits_retain(libc::O_ASYNC as u32))
 }
-
 
 /// Give the calling thread its own cwd and root (CLONE_FS), so that
 /// [`dir_path`] can change directory without touching criu's.

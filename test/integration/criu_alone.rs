@@ -14,10 +14,7 @@ fn criu_alone_plain_process() {
 fn criu_alone_basic_inotify() {
     let cr = check_case_criu_only("criu_alone_basic", "inotify", "basic");
     // CRIU's own code did the work: its restore lines are there
-    assert!(
-        !criu_own_notify_restore_lines(&cr.restore.log).is_empty(),
-        "no fsnotify lines in restore.log"
-    );
+    assert!(!criu_own_notify_restore_lines(&cr.restore.log).is_empty(), "no fsnotify lines in restore.log");
 }
 
 #[test]
@@ -28,10 +25,7 @@ fn criu_alone_high_wd() {
 #[test]
 fn criu_alone_nested_epoll() {
     let cr = check_case_criu_only("criu_alone_nested", "epoll", "nested");
-    assert!(
-        !criu_own_notify_restore_lines(&cr.restore.log).is_empty(),
-        "no epoll lines in restore.log"
-    );
+    assert!(!criu_own_notify_restore_lines(&cr.restore.log).is_empty(), "no epoll lines in restore.log");
 }
 
 #[test]

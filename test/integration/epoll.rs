@@ -17,11 +17,7 @@ fn targets_of_every_kind() {
 #[test]
 fn oneshot_and_exclusive() {
     let cr = check_case("epoll_oneshot", "epoll", "oneshot", 0, 1);
-    assert!(
-        cr.record.contains("wait b-hup n=0:"),
-        "disarmed ONESHOT fired:\n{}",
-        cr.record
-    );
+    assert!(cr.record.contains("wait b-hup n=0:"), "disarmed ONESHOT fired:\n{}", cr.record);
 }
 
 /// Registration keys (file, number): dup'ed + original closed, one file
@@ -31,12 +27,7 @@ fn oneshot_and_exclusive() {
 #[test]
 fn registration_keys() {
     let cr = check_case("epoll_keys", "epoll", "keys", 0, 1);
-    assert!(
-        cr.record
-            .contains("call epoll_ctl(3, ADD, 20, 0x1, 0xa20) -> ok 0"),
-        "{}",
-        cr.record
-    );
+    assert!(cr.record.contains("call epoll_ctl(3, ADD, 20, 0x1, 0xa20) -> ok 0"), "{}", cr.record);
 }
 
 /// The same keys with the epoll above every target, plus a target still at

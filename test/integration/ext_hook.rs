@@ -46,7 +46,6 @@ fn criu_ext(test: &str) -> Option<PathBuf> {
     }
 }
 
-
 fn common_args(cmd: &str, dir: &Path) -> Vec<String> {
     [
         cmd,
@@ -132,14 +131,7 @@ fn files_img_ext_ids(img: &Path) -> Option<(BTreeSet<u64>, bool)> {
 
 /// Dump `prog case` with CRIU_EXT + the plugin, restore with the plugin by
 /// `$CRIU` (or CRIU_EXT when `restore_with_ext`), check all of the above.
-fn ext_case(
-    test: &str,
-    prog_name: &str,
-    case: &str,
-    n_inotify: usize,
-    n_epoll: usize,
-    restore_with_ext: bool,
-) {
+fn ext_case(test: &str, prog_name: &str, case: &str, n_inotify: usize, n_epoll: usize, restore_with_ext: bool) {
     let Some(ext) = criu_ext(test) else { return };
     let t = TestDir::new(test);
     let expected = control(&t, prog_name, case, |_| {});
@@ -151,36 +143,15 @@ fn ext_case(
     args.extend(["-t".to_string(), r.proc.pid.to_string()]);
     let d = run_criu_at(&ext, "dump (CRIU_EXT)", &args, &r.img, "dump.log", &[]);
     assert!(d.ok(), "dump with CRIU_EXT failed\n{}", d.summary());
-    assert!(
-        r.proc.reap_group(Duration::from_secs(10)),
-        "dumped tree of {} still present",
-        r.proc.pid
-    );
-    let ctx = |x: &CriuResult| {
-        format!(
-            "\n--- {} plugin lines:\n{}",
-            x.what,
-            x.plugin_lines().join("\n")
-        )
-    };
+    assert!(r.proc.reap_group(Duration::from_secs(10)), "dumped tree of {} still present", r.proc.pid);
+    let ctx = |x: &CriuResult| format!("\n--- {} plugin lines:\n{}", x.what, x.plugin_lines().join("\n"));
 
     // dump.log: every file came through DUMP_EXT_FILE and the plugin owns it.
     let mut handed = BTreeSet::new();
-    for (kind, link, n) in [
-        ("inotify", "(anon_inode:inotify)", n_inotify),
-        ("eventpoll", "(anon_inode:[eventpoll])", n_epoll),
-    ] {
-        let ext_ids: Vec<u64> = d
-            .log
-            .lines()
-            .filter(|l| l.contains(link))
-            .flat_map(|l| ids_after(l, "notify_plugin: DUMP_EXT_FILE: id "))
-            .collect();
-        for l in d
-            .log
-            .lines()
-            .filter(|l| l.contains("notify_plugin: DUMP_EXT_FILE: id "))
-        {
+    for (kind, link, n) in [("inotify", "(anon_inode:inotify)", n_inotify), ("eventpoll", "(anon_inode:[eventpoll])", n_epoll)] {
+        let ext_ids: Vec<u64> =
+            d.log.lines().filter(|l| l.contains(link)).flat_map(|l| ids_after(l, "notify_plugin: DUMP_EXT_FILE: id ")).collect();
+        for l in d.log.lines().filter(|l| l.contains("notify_plugin: DUMP_EXT_FILE: id ")) {
             assert!(l.ends_with("will be dumped by the plugin"), "{l}");
         }
         let owns: Vec<u64> = d
@@ -190,24 +161,14 @@ fn ext_case(
             .flat_map(|l| ids_after(l, &format!("notify_plugin: owns {kind} id ")))
             .collect();
         let all_owns = ids_after(&d.log, &format!("notify_plugin: owns {kind} id "));
-        assert_eq!(
-            ext_ids.len(),
-            n,
-            "{kind}: DUMP_EXT_FILE lines {ext_ids:?}{}",
-            ctx(&d)
-        );
+        assert_eq!(ext_ids.len(), n, "{kind}: DUMP_EXT_FILE lines {ext_ids:?}{}", ctx(&d));
         assert_eq!(
             owns.iter().copied().collect::<BTreeSet<_>>(),
             ext_ids.iter().copied().collect::<BTreeSet<_>>(),
             "{kind}: `owns {kind} id N (DUMP_EXT_FILE)` ids vs DUMP_EXT_FILE ids{}",
             ctx(&d)
         );
-        assert_eq!(
-            all_owns.len(),
-            n,
-            "{kind}: owns lines {all_owns:?}{}",
-            ctx(&d)
-        );
+        assert_eq!(all_owns.len(), n, "{kind}: owns lines {all_owns:?}{}", ctx(&d));
         handed.extend(ext_ids);
     }
     let (criu_ino, criu_ep) = criu_dumped_ids(&d.log);
@@ -217,14 +178,8 @@ fn ext_case(
         ext.display()
     );
     if let Some((ids, criu_own)) = files_img_ext_ids(&r.img) {
-        assert!(
-            !criu_own,
-            "files.img has INOTIFY/EVENTPOLL entries of CRIU's own"
-        );
-        assert!(
-            handed.is_subset(&ids),
-            "files.img EXT ids {ids:?} lack some handed over {handed:?}"
-        );
+        assert!(!criu_own, "files.img has INOTIFY/EVENTPOLL entries of CRIU's own");
+        assert!(handed.is_subset(&ids), "files.img EXT ids {ids:?} lack some handed over {handed:?}");
     }
 
     // Restore with the plugin.
@@ -239,55 +194,20 @@ fn ext_case(
     };
     assert!(rs.ok(), "restore failed\n{}{}", rs.summary(), ctx(&d));
     for kind in ["inotify", "eventpoll"] {
-        let restored: BTreeSet<u64> =
-            ids_after(&rs.log, &format!("notify_plugin: restored {kind} id "))
-                .into_iter()
-                .collect();
-        let owned: BTreeSet<u64> = ids_after(&d.log, &format!("notify_plugin: owns {kind} id "))
-            .into_iter()
-            .collect();
-        assert_eq!(
-            restored,
-            owned,
-            "{kind}: restored vs dumped ids{}{}",
-            ctx(&d),
-            ctx(&rs)
-        );
+        let restored: BTreeSet<u64> = ids_after(&rs.log, &format!("notify_plugin: restored {kind} id ")).into_iter().collect();
+        let owned: BTreeSet<u64> = ids_after(&d.log, &format!("notify_plugin: owns {kind} id ")).into_iter().collect();
+        assert_eq!(restored, owned, "{kind}: restored vs dumped ids{}{}", ctx(&d), ctx(&rs));
     }
     let own = criu_own_notify_restore_lines(&rs.log);
-    assert!(
-        own.is_empty(),
-        "CRIU's own restore code ran:\n{}",
-        own.join("\n")
-    );
+    assert!(own.is_empty(), "CRIU's own restore code ran:\n{}", own.join("\n"));
 
     let after = notify_fdinfo(&r.proc.group_pids());
-    assert_eq!(
-        before.len(),
-        after.len(),
-        "fdinfo facts before/after:\n{}",
-        diff(&before.join("\n"), &after.join("\n"))
-    );
-    assert!(
-        before == after,
-        "fdinfo of inotify/epoll fds changed across C/R:\n{}",
-        diff(&before.join("\n"), &after.join("\n"))
-    );
-    assert!(
-        before
-            .iter()
-            .any(|l| l.contains("inotify wd:") || l.contains("tfd:")),
-        "no watch or registration seen in fdinfo: {before:?}"
-    );
+    assert_eq!(before.len(), after.len(), "fdinfo facts before/after:\n{}", diff(&before.join("\n"), &after.join("\n")));
+    assert!(before == after, "fdinfo of inotify/epoll fds changed across C/R:\n{}", diff(&before.join("\n"), &after.join("\n")));
+    assert!(before.iter().any(|l| l.contains("inotify wd:") || l.contains("tfd:")), "no watch or registration seen in fdinfo: {before:?}");
 
-    let record = r
-        .try_finish()
-        .unwrap_or_else(|e| panic!("{e}\n{}", rs.summary()));
-    assert_same_record(
-        &format!("{prog_name} {case}: control vs DUMP_EXT_FILE dump + restore"),
-        &expected,
-        &record,
-    );
+    let record = r.try_finish().unwrap_or_else(|e| panic!("{e}\n{}", rs.summary()));
+    assert_same_record(&format!("{prog_name} {case}: control vs DUMP_EXT_FILE dump + restore"), &expected, &record);
     eprintln!(
         "{test}: dump {:.2}s, restore {:.2}s, {} files via DUMP_EXT_FILE, {} fdinfo facts kept",
         d.secs,

@@ -15,7 +15,6 @@
 //! The scenario protocol (`prog <case> <workdir> <outfile>`) and the record
 //! format are described in `test/progs/common.h`.
 #![allow(unsafe_code)] // the test harness's own process control: subreaper, fork/exec hook, waitpid, mounts
-
 #![allow(dead_code)]
 
 use std::collections::BTreeSet;
@@ -56,12 +55,8 @@ pub fn env() -> &'static Env {
             Some(v) => which(Path::new(&v)),
             None => {
                 let p = manifest.join(".cache/criu-path");
-                let text = fs::read_to_string(&p).unwrap_or_else(|e| {
-                    panic!(
-                        "no $CRIU and cannot read {}: {e}; run `make criu`",
-                        p.display()
-                    )
-                });
+                let text =
+                    fs::read_to_string(&p).unwrap_or_else(|e| panic!("no $CRIU and cannot read {}: {e}; run `make criu`", p.display()));
                 let c = PathBuf::from(text.trim());
                 if c.is_absolute() {
                     c
@@ -70,26 +65,16 @@ pub fn env() -> &'static Env {
                 }
             }
         };
-        assert!(
-            criu.exists(),
-            "criu binary {} does not exist",
-            criu.display()
-        );
+        assert!(criu.exists(), "criu binary {} does not exist", criu.display());
         let plugins = match std::env::var_os("CRIU_NOTIFY_PLUGIN_DIR").filter(|v| !v.is_empty()) {
             Some(v) => PathBuf::from(v),
             None => manifest.join("plugins"),
         };
-        let plugins = fs::canonicalize(&plugins)
-            .unwrap_or_else(|e| panic!("plugin dir {}: {e}; run `make plugin`", plugins.display()));
-        assert!(
-            plugins.join("notify_plugin.so").exists(),
-            "{}/notify_plugin.so missing; run `make plugin`",
-            plugins.display()
-        );
-        if let (Some(built), Some(used)) = (
-            mtime(&manifest.join("target/release/libcriu_notify.so")),
-            mtime(&plugins.join("notify_plugin.so")),
-        ) {
+        let plugins = fs::canonicalize(&plugins).unwrap_or_else(|e| panic!("plugin dir {}: {e}; run `make plugin`", plugins.display()));
+        assert!(plugins.join("notify_plugin.so").exists(), "{}/notify_plugin.so missing; run `make plugin`", plugins.display());
+        if let (Some(built), Some(used)) =
+            (mtime(&manifest.join("target/release/libcriu_notify.so")), mtime(&plugins.join("notify_plugin.so")))
+        {
             if built > used {
                 eprintln!(
                     "harness: WARNING {}/notify_plugin.so is older than target/release/libcriu_notify.so; \
@@ -108,38 +93,20 @@ pub fn env() -> &'static Env {
         if let Some(t) = std::env::var_os("CRIU_TREE") {
             trees.push(PathBuf::from(t));
         }
-        if let Some(t) = fs::canonicalize(&criu)
-            .ok()
-            .and_then(|c| c.parent()?.parent().map(Path::to_path_buf))
-        {
+        if let Some(t) = fs::canonicalize(&criu).ok().and_then(|c| c.parent()?.parent().map(Path::to_path_buf)) {
             trees.push(t);
         }
         // The provisioned tree (`make criu-tree`), e.g. for a criu from PATH.
         if let Ok(t) = fs::read_to_string(manifest.join(".cache/criu-tree")) {
             trees.push(PathBuf::from(t.trim()));
         }
-        let criu_tree = trees
-            .into_iter()
-            .find(|t| t.join("crit/crit/__main__.py").exists() && t.join("lib/pycriu").exists());
+        let criu_tree = trees.into_iter().find(|t| t.join("crit/crit/__main__.py").exists() && t.join("lib/pycriu").exists());
         // Restored processes are re-parented to us when criu exits: be
         // their subreaper so that their exit status can be collected.
         // SAFETY: plain prctl with integer arguments.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-        eprintln!(
-            "harness: criu {} plugins {} crit tree {:?}",
-            criu.display(),
-            plugins.display(),
-            criu_tree
-        );
-        Env {
-            manifest,
-            criu,
-            plugins,
-            empty_lib,
-            criu_tree,
-            out,
-            bin,
-        }
+        eprintln!("harness: criu {} plugins {} crit tree {:?}", criu.display(), plugins.display(), criu_tree);
+        Env { manifest, criu, plugins, empty_lib, criu_tree, out, bin }
     })
 }
 
@@ -181,25 +148,10 @@ pub fn prog(name: &str) -> PathBuf {
         return bin;
     }
     let tmp = e.bin.join(format!(".{name}.tmp"));
-    let out = Command::new("cc")
-        .args(["-O1", "-Wall", "-o"])
-        .arg(&tmp)
-        .arg(&src)
-        .arg("-I")
-        .arg(&dir)
-        .output()
-        .expect("run cc");
-    assert!(
-        out.status.success(),
-        "compiling {} failed:\n{}",
-        src.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new("cc").args(["-O1", "-Wall", "-o"]).arg(&tmp).arg(&src).arg("-I").arg(&dir).output().expect("run cc");
+    assert!(out.status.success(), "compiling {} failed:\n{}", src.display(), String::from_utf8_lossy(&out.stderr));
     if !out.stderr.is_empty() {
-        eprintln!(
-            "cc warnings for {name}:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        eprintln!("cc warnings for {name}:\n{}", String::from_utf8_lossy(&out.stderr));
     }
     fs::rename(&tmp, &bin).unwrap();
     bin
@@ -290,25 +242,11 @@ impl TmpfsMount {
         let c = CString::new(path.as_os_str().as_bytes()).unwrap();
         let o = CString::new(opts).unwrap();
         // SAFETY: valid C strings.
-        let r = unsafe {
-            libc::mount(
-                c"tmpfs".as_ptr(),
-                c.as_ptr(),
-                c"tmpfs".as_ptr(),
-                0,
-                o.as_ptr() as *const libc::c_void,
-            )
-        };
+        let r = unsafe { libc::mount(c"tmpfs".as_ptr(), c.as_ptr(), c"tmpfs".as_ptr(), 0, o.as_ptr() as *const libc::c_void) };
         if r != 0 {
-            return Err(format!(
-                "mount tmpfs on {}: {}",
-                path.display(),
-                std::io::Error::last_os_error()
-            ));
+            return Err(format!("mount tmpfs on {}: {}", path.display(), std::io::Error::last_os_error()));
         }
-        Ok(TmpfsMount {
-            path: path.to_path_buf(),
-        })
+        Ok(TmpfsMount { path: path.to_path_buf() })
     }
 }
 
@@ -352,16 +290,8 @@ impl Proc {
     /// Start `prog args...` in a new session, stdin /dev/null, stdout and
     /// stderr appended to files, every other fd closed.
     pub fn spawn(prog: &Path, args: &[&str], stdout: &Path, stderr: &Path) -> Proc {
-        let so = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(stdout)
-            .unwrap();
-        let se = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(stderr)
-            .unwrap();
+        let so = fs::OpenOptions::new().create(true).append(true).open(stdout).unwrap();
+        let se = fs::OpenOptions::new().create(true).append(true).open(stderr).unwrap();
         let mut cmd = Command::new(prog);
         cmd.args(args).stdin(Stdio::null()).stdout(so).stderr(se);
         // SAFETY: only async-signal-safe calls between fork and exec.
@@ -374,16 +304,8 @@ impl Proc {
                 Ok(())
             });
         }
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {}: {e}", prog.display()));
-        Proc {
-            pid: child.id() as i32,
-            child: Some(child),
-            stdout: stdout.to_path_buf(),
-            stderr: stderr.to_path_buf(),
-            reaped: None,
-        }
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {}: {e}", prog.display()));
+        Proc { pid: child.id() as i32, child: Some(child), stdout: stdout.to_path_buf(), stderr: stderr.to_path_buf(), reaped: None }
     }
 
     /// Take charge of a process that is not (or no longer) our child, e.g.
@@ -404,10 +326,7 @@ impl Proc {
         }
         match fs::read_to_string(format!("/proc/{}/stat", self.pid)) {
             Ok(s) => {
-                let state = s
-                    .rsplit(')')
-                    .next()
-                    .and_then(|r| r.split_whitespace().next());
+                let state = s.rsplit(')').next().and_then(|r| r.split_whitespace().next());
                 state != Some("Z") && state != Some("X")
             }
             Err(_) => false,
@@ -460,12 +379,7 @@ impl Proc {
             };
             // fields after "comm)": state ppid pgrp ...
             let rest = stat.rsplit(')').next().unwrap_or("");
-            if rest
-                .split_whitespace()
-                .nth(2)
-                .and_then(|s| s.parse::<i32>().ok())
-                == Some(self.pid)
-            {
+            if rest.split_whitespace().nth(2).and_then(|s| s.parse::<i32>().ok()) == Some(self.pid) {
                 v.push(pid);
             }
         }
@@ -561,11 +475,7 @@ impl CriuResult {
 
     /// Error lines and the last lines of the log, for assertion messages.
     pub fn summary(&self) -> String {
-        let errors: Vec<&str> = self
-            .log
-            .lines()
-            .filter(|l| l.contains("Error") || l.contains("Warn") || l.contains(PLUGIN_NAME))
-            .collect();
+        let errors: Vec<&str> = self.log.lines().filter(|l| l.contains("Error") || l.contains("Warn") || l.contains(PLUGIN_NAME)).collect();
         let lines: Vec<&str> = self.log.lines().collect();
         let tail = &lines[lines.len().saturating_sub(25)..];
         format!(
@@ -581,10 +491,7 @@ impl CriuResult {
 
     /// Log lines written by the plugin (prefix `notify_plugin: `).
     pub fn plugin_lines(&self) -> Vec<&str> {
-        self.log
-            .lines()
-            .filter(|l| l.contains("notify_plugin: "))
-            .collect()
+        self.log.lines().filter(|l| l.contains("notify_plugin: ")).collect()
     }
 }
 
@@ -598,35 +505,16 @@ fn lib_dir(with_plugin: bool) -> &'static Path {
 
 /// Environment variables the plugin reads; cleared for every criu run
 /// unless the test sets them.
-const PLUGIN_ENV: &[&str] = &[
-    "CRIU_NOTIFY_QUEUED",
-    "CRIU_NOTIFY_FOLLOW_PATHS",
-    "CRIU_NOTIFY_FAULT",
-    "CRIU_NOTIFY_DEADLINE",
-    "CRIU_NOTIFY_CONFIG",
-    "CRIU_LIBS_DIR",
-];
+const PLUGIN_ENV: &[&str] =
+    &["CRIU_NOTIFY_QUEUED", "CRIU_NOTIFY_FOLLOW_PATHS", "CRIU_NOTIFY_FAULT", "CRIU_NOTIFY_DEADLINE", "CRIU_NOTIFY_CONFIG", "CRIU_LIBS_DIR"];
 
-fn run_criu(
-    what: &str,
-    args: &[String],
-    dir: &Path,
-    log_name: &str,
-    envs: &[(&str, &str)],
-) -> CriuResult {
+fn run_criu(what: &str, args: &[String], dir: &Path, log_name: &str, envs: &[(&str, &str)]) -> CriuResult {
     run_criu_at(&env().criu, what, args, dir, log_name, envs)
 }
 
 /// One run of the criu binary at `bin`, with no plugin settings leaking in
 /// from the environment; `log_name` is read back from `dir`.
-pub fn run_criu_at(
-    bin: &Path,
-    what: &str,
-    args: &[String],
-    dir: &Path,
-    log_name: &str,
-    envs: &[(&str, &str)],
-) -> CriuResult {
+pub fn run_criu_at(bin: &Path, what: &str, args: &[String], dir: &Path, log_name: &str, envs: &[(&str, &str)]) -> CriuResult {
     let mut cmd = Command::new(bin);
     cmd.args(args);
     for k in PLUGIN_ENV {
@@ -638,22 +526,12 @@ pub fn run_criu_at(
     }
     cmd.stdin(Stdio::null());
     let t = Instant::now();
-    let out = cmd
-        .output()
-        .unwrap_or_else(|err| panic!("run {}: {err}", bin.display()));
+    let out = cmd.output().unwrap_or_else(|err| panic!("run {}: {err}", bin.display()));
     let secs = t.elapsed().as_secs_f64();
-    let log = fs::read(dir.join(log_name))
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
+    let log = fs::read(dir.join(log_name)).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
     let mut stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     stderr.push_str(&String::from_utf8_lossy(&out.stdout));
-    CriuResult {
-        what: format!("{what}: {} {}", bin.display(), args.join(" ")),
-        status: out.status,
-        log,
-        stderr,
-        secs,
-    }
+    CriuResult { what: format!("{what}: {} {}", bin.display(), args.join(" ")), status: out.status, log, stderr, secs }
 }
 
 /// `criu dump -t pid -D dir -v4 -o dump.log --lib <plugins|empty> extra...`
@@ -661,13 +539,7 @@ pub fn dump(pid: i32, dir: &Path, with_plugin: bool, extra: &[&str]) -> CriuResu
     dump_env(pid, dir, with_plugin, extra, &[])
 }
 
-pub fn dump_env(
-    pid: i32,
-    dir: &Path,
-    with_plugin: bool,
-    extra: &[&str],
-    envs: &[(&str, &str)],
-) -> CriuResult {
+pub fn dump_env(pid: i32, dir: &Path, with_plugin: bool, extra: &[&str], envs: &[(&str, &str)]) -> CriuResult {
     fs::create_dir_all(dir).unwrap();
     let mut args: Vec<String> = vec![
         "dump".into(),
@@ -691,12 +563,7 @@ pub fn restore(dir: &Path, with_plugin: bool, extra: &[&str]) -> CriuResult {
     restore_env(dir, with_plugin, extra, &[])
 }
 
-pub fn restore_env(
-    dir: &Path,
-    with_plugin: bool,
-    extra: &[&str],
-    envs: &[(&str, &str)],
-) -> CriuResult {
+pub fn restore_env(dir: &Path, with_plugin: bool, extra: &[&str], envs: &[(&str, &str)]) -> CriuResult {
     let mut args: Vec<String> = vec![
         "restore".into(),
         "--no-default-config".into(),
@@ -722,14 +589,7 @@ pub fn crit_decode(img: &Path) -> Result<String, String> {
     let mut cmd;
     if let Some(tree) = &e.criu_tree {
         cmd = Command::new("/usr/bin/python3");
-        cmd.env(
-            "PYTHONPATH",
-            format!(
-                "{}:{}",
-                tree.join("lib").display(),
-                tree.join("crit").display()
-            ),
-        );
+        cmd.env("PYTHONPATH", format!("{}:{}", tree.join("lib").display(), tree.join("crit").display()));
         cmd.args(["-m", "crit"]);
     } else {
         cmd = Command::new("crit");
@@ -766,13 +626,7 @@ pub struct Run {
 impl Run {
     /// Start `prog case work out`, with `prepare(work)` run first (e.g. to
     /// mount something), and wait for `<out>.ready`.
-    pub fn start(
-        t: &TestDir,
-        label: &str,
-        prog_name: &str,
-        case: &str,
-        prepare: impl FnOnce(&Path),
-    ) -> Run {
+    pub fn start(t: &TestDir, label: &str, prog_name: &str, case: &str, prepare: impl FnOnce(&Path)) -> Run {
         Run::start_timeout(t, label, prog_name, case, prepare, Duration::from_secs(60))
     }
 
@@ -793,34 +647,15 @@ impl Run {
         let ready = t.join(&format!("{label}.out.ready"));
         let proc = Proc::spawn(
             &bin,
-            &[
-                case,
-                &work.display().to_string(),
-                &out.display().to_string(),
-            ],
+            &[case, &work.display().to_string(), &out.display().to_string()],
             &t.join(&format!("{label}.stdout")),
             &t.join(&format!("{label}.stderr")),
         );
-        let mut run = Run {
-            label: label.to_owned(),
-            work,
-            img,
-            out,
-            proc,
-            ready_timeout,
-            done_timeout: Duration::from_secs(30),
-        };
+        let mut run = Run { label: label.to_owned(), work, img, out, proc, ready_timeout, done_timeout: Duration::from_secs(30) };
         let ok = wait_until(ready_timeout, || ready.exists() || !run.proc.alive());
         if !ok || !ready.exists() {
-            let st = run
-                .proc
-                .try_reap()
-                .map(describe_status)
-                .unwrap_or_else(|| "still running".into());
-            panic!(
-                "{prog_name} {case} ({label}) did not get ready within {ready_timeout:?} ({st})\n{}",
-                run.proc.output()
-            );
+            let st = run.proc.try_reap().map(describe_status).unwrap_or_else(|| "still running".into());
+            panic!("{prog_name} {case} ({label}) did not get ready within {ready_timeout:?} ({st})\n{}", run.proc.output());
         }
         run
     }
@@ -831,24 +666,14 @@ impl Run {
         let r = dump_env(self.proc.pid, &self.img, with_plugin, extra, envs);
         if r.ok() && !extra.contains(&"-R") && !extra.contains(&"--leave-running") {
             let gone = self.proc.reap_group(Duration::from_secs(10));
-            assert!(
-                gone,
-                "dumped tree of {} still present: {:?}",
-                self.proc.pid,
-                self.proc.group_pids()
-            );
+            assert!(gone, "dumped tree of {} still present: {:?}", self.proc.pid, self.proc.group_pids());
         }
         r
     }
 
     /// `criu restore -d`; on success the restored task (same pid) becomes
     /// ours to signal and kill.
-    pub fn restore(
-        &mut self,
-        with_plugin: bool,
-        extra: &[&str],
-        envs: &[(&str, &str)],
-    ) -> CriuResult {
+    pub fn restore(&mut self, with_plugin: bool, extra: &[&str], envs: &[(&str, &str)]) -> CriuResult {
         let r = restore_env(&self.img, with_plugin, extra, envs);
         self.proc.adopt();
         if !r.ok() {
@@ -875,12 +700,7 @@ impl Run {
 
     pub fn try_finish(&mut self) -> Result<String, String> {
         if !self.proc.alive() {
-            return Err(format!(
-                "{}: process {} is not running before SIGUSR1\n{}",
-                self.label,
-                self.proc.pid,
-                self.proc.output()
-            ));
+            return Err(format!("{}: process {} is not running before SIGUSR1\n{}", self.label, self.proc.pid, self.proc.output()));
         }
         self.proc.signal(libc::SIGUSR1);
         let out = self.out.clone();
@@ -888,20 +708,12 @@ impl Run {
         if !got || !out.exists() {
             // it may have written the file just before exiting
             if !out.exists() {
-                let st = self
-                    .proc
-                    .try_reap()
-                    .map(describe_status)
-                    .unwrap_or_else(|| "still running".into());
+                let st = self.proc.try_reap().map(describe_status).unwrap_or_else(|| "still running".into());
                 return Err(format!(
                     "{}: no record from pid {} ({}; {st})\n{}",
                     self.label,
                     self.proc.pid,
-                    if got {
-                        "it ended".to_string()
-                    } else {
-                        format!("waited {:?}", self.done_timeout)
-                    },
+                    if got { "it ended".to_string() } else { format!("waited {:?}", self.done_timeout) },
                     self.proc.output()
                 ));
             }
@@ -916,9 +728,7 @@ impl Run {
                 "{}: pid {} ended with {}\n{}",
                 self.label,
                 self.proc.pid,
-                other
-                    .map(describe_status)
-                    .unwrap_or_else(|| "still running".into()),
+                other.map(describe_status).unwrap_or_else(|| "still running".into()),
                 self.proc.output()
             )),
         }
@@ -941,35 +751,18 @@ pub struct CrRun {
 }
 
 /// Start, dump, restore, finish; panics (with logs) if any step fails.
-pub fn checkpoint_restore(
-    t: &TestDir,
-    prog_name: &str,
-    case: &str,
-    with_plugin: bool,
-    prepare: impl FnOnce(&Path),
-) -> CrRun {
+pub fn checkpoint_restore(t: &TestDir, prog_name: &str, case: &str, with_plugin: bool, prepare: impl FnOnce(&Path)) -> CrRun {
     let label = if with_plugin { "cr" } else { "cr-criu-only" };
     let mut r = Run::start(t, label, prog_name, case, prepare);
     let d = r.dump(with_plugin, &[], &[]);
     assert!(d.ok(), "dump failed\n{}", d.summary());
     let rs = r.restore(with_plugin, &[], &[]);
-    assert!(
-        rs.ok(),
-        "restore failed\n{}\ndump plugin lines:\n{}",
-        rs.summary(),
-        d.plugin_lines().join("\n")
-    );
+    assert!(rs.ok(), "restore failed\n{}\ndump plugin lines:\n{}", rs.summary(), d.plugin_lines().join("\n"));
     let record = match r.try_finish() {
         Ok(rec) => rec,
         Err(e) => panic!("{e}\n{}", rs.summary()),
     };
-    CrRun {
-        record,
-        dump: d,
-        restore: rs,
-        img: r.img.clone(),
-        work: r.work.clone(),
-    }
+    CrRun { record, dump: d, restore: rs, img: r.img.clone(), work: r.work.clone() }
 }
 
 // ---------------------------------------------------------------------
@@ -982,18 +775,8 @@ pub fn diff(a: &str, b: &str) -> String {
     let (n, m) = (x.len(), y.len());
     let mut out = String::new();
     if n * m > 16_000_000 {
-        let i = x
-            .iter()
-            .zip(&y)
-            .position(|(p, q)| p != q)
-            .unwrap_or(n.min(m));
-        let _ = writeln!(
-            out,
-            "first difference at line {}:\n- {:?}\n+ {:?}",
-            i + 1,
-            x.get(i),
-            y.get(i)
-        );
+        let i = x.iter().zip(&y).position(|(p, q)| p != q).unwrap_or(n.min(m));
+        let _ = writeln!(out, "first difference at line {}:\n- {:?}\n+ {:?}", i + 1, x.get(i), y.get(i));
         return out;
     }
     // lcs[i][j] = LCS length of x[i..], y[j..]
@@ -1001,11 +784,7 @@ pub fn diff(a: &str, b: &str) -> String {
     let idx = |i: usize, j: usize| i * (m + 1) + j;
     for i in (0..n).rev() {
         for j in (0..m).rev() {
-            lcs[idx(i, j)] = if x[i] == y[j] {
-                lcs[idx(i + 1, j + 1)] + 1
-            } else {
-                lcs[idx(i + 1, j)].max(lcs[idx(i, j + 1)])
-            };
+            lcs[idx(i, j)] = if x[i] == y[j] { lcs[idx(i + 1, j + 1)] + 1 } else { lcs[idx(i + 1, j)].max(lcs[idx(i, j + 1)]) };
         }
     }
     let mut ops: Vec<(char, &str)> = vec![];
@@ -1024,12 +803,7 @@ pub fn diff(a: &str, b: &str) -> String {
         }
     }
     const CTX: usize = 3;
-    let changed: Vec<usize> = ops
-        .iter()
-        .enumerate()
-        .filter(|(_, o)| o.0 != ' ')
-        .map(|(k, _)| k)
-        .collect();
+    let changed: Vec<usize> = ops.iter().enumerate().filter(|(_, o)| o.0 != ' ').map(|(k, _)| k).collect();
     let mut shown_to = 0usize;
     for (ci, &k) in changed.iter().enumerate() {
         let from = k.saturating_sub(CTX).max(shown_to);
@@ -1037,11 +811,7 @@ pub fn diff(a: &str, b: &str) -> String {
             let _ = writeln!(out, "@@ record line ~{} @@", from + 1);
         }
         let next = changed.get(ci + 1).copied().unwrap_or(usize::MAX);
-        let to = if next != usize::MAX && next <= k + 2 * CTX + 1 {
-            next
-        } else {
-            (k + CTX + 1).min(ops.len())
-        };
+        let to = if next != usize::MAX && next <= k + 2 * CTX + 1 { next } else { (k + CTX + 1).min(ops.len()) };
         for op in &ops[from.max(shown_to)..to] {
             let _ = writeln!(out, "{}{}", op.0, op.1);
         }
@@ -1054,11 +824,7 @@ pub fn diff(a: &str, b: &str) -> String {
 /// (`-` expected / `+` actual) and where both files are.
 pub fn assert_same_record(what: &str, expected: &str, actual: &str) {
     if expected != actual {
-        panic!(
-            "{what}: records differ (- expected, + actual)\n{}\n--- full actual record:\n{}",
-            diff(expected, actual),
-            actual
-        );
+        panic!("{what}: records differ (- expected, + actual)\n{}\n--- full actual record:\n{}", diff(expected, actual), actual);
     }
 }
 
@@ -1084,10 +850,7 @@ pub fn log_message(line: &str) -> &str {
 }
 
 fn parse_id(tok: &str) -> Option<u64> {
-    let t: String = tok
-        .chars()
-        .take_while(|c| c.is_ascii_hexdigit() || *c == 'x' || *c == 'X')
-        .collect();
+    let t: String = tok.chars().take_while(|c| c.is_ascii_hexdigit() || *c == 'x' || *c == 'X').collect();
     if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
         u64::from_str_radix(h, 16).ok()
     } else {
@@ -1099,10 +862,7 @@ fn parse_id(tok: &str) -> Option<u64> {
 pub fn ids_after(log: &str, needle: &str) -> Vec<u64> {
     log.lines()
         .filter_map(|l| l.find(needle).map(|p| &l[p + needle.len()..]))
-        .map(|rest| {
-            parse_id(rest.trim_start())
-                .unwrap_or_else(|| panic!("no id after {needle:?} in {rest:?}"))
-        })
+        .map(|rest| parse_id(rest.trim_start()).unwrap_or_else(|| panic!("no id after {needle:?} in {rest:?}")))
         .collect()
 }
 
@@ -1161,80 +921,32 @@ pub fn assert_plugin_owns(cr: &CrRun, n_inotify: usize, n_epoll: usize) {
         )
     };
     let (criu_ino, criu_ep) = criu_dumped_ids(&cr.dump.log);
-    for (kind, n, criu_ids) in [
-        ("inotify", n_inotify, &criu_ino),
-        ("eventpoll", n_epoll, &criu_ep),
-    ] {
+    for (kind, n, criu_ids) in [("inotify", n_inotify, &criu_ino), ("eventpoll", n_epoll, &criu_ep)] {
         let owns = ids_after(&cr.dump.log, &format!("notify_plugin: owns {kind} id "));
-        let restored = ids_after(
-            &cr.restore.log,
-            &format!("notify_plugin: restored {kind} id "),
-        );
+        let restored = ids_after(&cr.restore.log, &format!("notify_plugin: restored {kind} id "));
         let owns_set: BTreeSet<u64> = owns.iter().copied().collect();
         let restored_set: BTreeSet<u64> = restored.iter().copied().collect();
-        assert_eq!(
-            owns.len(),
-            n,
-            "dump.log: expected {n} `owns {kind} id` lines, got {owns:?}{}",
-            ctx()
-        );
-        assert_eq!(
-            owns_set.len(),
-            n,
-            "dump.log: duplicate `owns {kind} id` lines: {owns:?}{}",
-            ctx()
-        );
+        assert_eq!(owns.len(), n, "dump.log: expected {n} `owns {kind} id` lines, got {owns:?}{}", ctx());
+        assert_eq!(owns_set.len(), n, "dump.log: duplicate `owns {kind} id` lines: {owns:?}{}", ctx());
         if !criu_ids.is_empty() {
-            assert_eq!(
-                &owns_set,
-                criu_ids,
-                "dump.log: plugin's {kind} ids differ from the files CRIU dumped{}",
-                ctx()
-            );
+            assert_eq!(&owns_set, criu_ids, "dump.log: plugin's {kind} ids differ from the files CRIU dumped{}", ctx());
         }
-        assert_eq!(
-            restored.len(),
-            n,
-            "restore.log: expected {n} `restored {kind} id` lines, got {restored:?}{}",
-            ctx()
-        );
-        assert_eq!(
-            restored_set,
-            owns_set,
-            "restore.log: restored {kind} ids differ from the dumped ones{}",
-            ctx()
-        );
+        assert_eq!(restored.len(), n, "restore.log: expected {n} `restored {kind} id` lines, got {restored:?}{}", ctx());
+        assert_eq!(restored_set, owns_set, "restore.log: restored {kind} ids differ from the dumped ones{}", ctx());
     }
     let own = criu_own_notify_restore_lines(&cr.restore.log);
-    assert!(
-        own.is_empty(),
-        "restore.log has lines from CRIU's own inotify/epoll restore:\n{}{}",
-        own.join("\n"),
-        ctx()
-    );
+    assert!(own.is_empty(), "restore.log has lines from CRIU's own inotify/epoll restore:\n{}{}", own.join("\n"), ctx());
 }
 
 /// Control run vs checkpoint/restore with the plugin; records equal and
 /// the logs show plugin ownership. Returns the C/R run for more checks.
-pub fn check_case(
-    test: &str,
-    prog_name: &str,
-    case: &str,
-    n_inotify: usize,
-    n_epoll: usize,
-) -> CrRun {
+pub fn check_case(test: &str, prog_name: &str, case: &str, n_inotify: usize, n_epoll: usize) -> CrRun {
     let t = TestDir::new(test);
     check_case_in(&t, prog_name, case, n_inotify, n_epoll)
 }
 
 /// [`check_case`] in a prepared test directory (e.g. with mounts in place).
-pub fn check_case_in(
-    t: &TestDir,
-    prog_name: &str,
-    case: &str,
-    n_inotify: usize,
-    n_epoll: usize,
-) -> CrRun {
+pub fn check_case_in(t: &TestDir, prog_name: &str, case: &str, n_inotify: usize, n_epoll: usize) -> CrRun {
     let t1 = Instant::now();
     let expected = control(t, prog_name, case, |_| {});
     let t2 = Instant::now();
@@ -1246,11 +958,7 @@ pub fn check_case_in(
         cr.dump.secs,
         cr.restore.secs
     );
-    assert_same_record(
-        &format!("{prog_name} {case}: control vs C/R with plugin"),
-        &expected,
-        &cr.record,
-    );
+    assert_same_record(&format!("{prog_name} {case}: control vs C/R with plugin"), &expected, &cr.record);
     assert_plugin_owns(&cr, n_inotify, n_epoll);
     cr
 }
@@ -1261,14 +969,7 @@ pub fn check_case_criu_only(test: &str, prog_name: &str, case: &str) -> CrRun {
     let t = TestDir::new(test);
     let expected = control(&t, prog_name, case, |_| {});
     let cr = checkpoint_restore(&t, prog_name, case, false, |_| {});
-    assert_same_record(
-        &format!("{prog_name} {case}: control vs C/R by CRIU alone"),
-        &expected,
-        &cr.record,
-    );
-    assert!(
-        cr.dump.plugin_lines().is_empty() && cr.restore.plugin_lines().is_empty(),
-        "plugin loaded without --lib"
-    );
+    assert_same_record(&format!("{prog_name} {case}: control vs C/R by CRIU alone"), &expected, &cr.record);
+    assert!(cr.dump.plugin_lines().is_empty() && cr.restore.plugin_lines().is_empty(), "plugin loaded without --lib");
     cr
 }

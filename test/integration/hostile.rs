@@ -35,9 +35,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use criu_notify::criu::image;
-use criu_notify::proto::{
-    EventpollFileEntry, FdTypes, FdinfoEntry, FileEntry, InotifyFileEntry, InventoryEntry,
-};
+use criu_notify::proto::{EventpollFileEntry, FdTypes, FdinfoEntry, FileEntry, InotifyFileEntry, InventoryEntry};
 use prost::Message;
 
 use crate::harness::*;
@@ -86,10 +84,7 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let mut v: Vec<String> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     v.sort();
     v
 }
@@ -133,10 +128,7 @@ fn edit_bytes(dir: &Path, name: &str, f: impl FnOnce(&mut Vec<u8>)) {
 /// The plugins named by inventory.img.
 fn inventory_plugins(dir: &Path) -> Vec<String> {
     let inv: Vec<InventoryEntry> = decode(dir, "inventory.img", image::INVENTORY);
-    inv.first()
-        .and_then(|i| i.plugins_entry.clone())
-        .map(|p| p.plugins)
-        .unwrap_or_default()
+    inv.first().and_then(|i| i.plugins_entry.clone()).map(|p| p.plugins).unwrap_or_default()
 }
 
 /// File types of every fd of every fdinfo-*.img.
@@ -151,10 +143,7 @@ fn fdinfo_types(dir: &Path) -> Vec<i32> {
 
 /// Leftovers of a takeover: our images, the journal, new/original copies.
 fn takeover_leftovers(dir: &Path) -> Vec<String> {
-    names(dir)
-        .into_iter()
-        .filter(|n| n.starts_with("notify-") || n.ends_with(".notify-new") || n.ends_with(".notify-orig"))
-        .collect()
+    names(dir).into_iter().filter(|n| n.starts_with("notify-") || n.ends_with(".notify-new") || n.ends_with(".notify-orig")).collect()
 }
 
 /// The restore failed the way a refused restore must: criu exited with 1
@@ -183,20 +172,12 @@ fn assert_refused(what: &str, r: &CriuResult, needles: &[String], run: &mut Run,
         ctx()
     );
     for crash in ["Segmentation fault", "Aborted", "core dumped", "stack smashing"] {
-        assert!(
-            !r.log.contains(crash) && !r.stderr.contains(crash),
-            "{what}: criu crashed ({crash})\n{}",
-            ctx()
-        );
+        assert!(!r.log.contains(crash) && !r.stderr.contains(crash), "{what}: criu crashed ({crash})\n{}", ctx());
     }
     let lines = r.plugin_lines().join("\n");
     assert!(!lines.contains("panic"), "{what}: the plugin panicked\n{}", ctx());
     for n in needles {
-        assert!(
-            lines.contains(n.as_str()),
-            "{what}: the plugin's log lines do not say {n:?}:\n{lines}\n{}",
-            ctx()
-        );
+        assert!(lines.contains(n.as_str()), "{what}: the plugin's log lines do not say {n:?}:\n{lines}\n{}", ctx());
     }
 }
 
@@ -267,11 +248,7 @@ fn matrix(ids: &Ids) -> Vec<(&'static str, Mutation, Vec<String>)> {
             Box::new(|d| fs::copy(d.join("files.img"), d.join(INO)).map(drop).unwrap()),
             vec![s(INO), format!("magic {:#010x}", image::FILES.magic)],
         ),
-        (
-            "empty inotify image file",
-            Box::new(|d| fs::write(d.join(INO), b"").unwrap()),
-            vec![s(INO), s("truncated magic at byte 0")],
-        ),
+        ("empty inotify image file", Box::new(|d| fs::write(d.join(INO), b"").unwrap()), vec![s(INO), s("truncated magic at byte 0")]),
         (
             "inotify image cut inside the magic",
             Box::new(|d| edit_bytes(d, INO, |b| b.truncate(6))),
@@ -352,18 +329,22 @@ fn matrix(ids: &Ids) -> Vec<(&'static str, Mutation, Vec<String>)> {
         ),
         (
             "duplicated wd",
-            Box::new(|d| edit_inotify(d, |v| {
-                let w = v[0].wd[0].clone();
-                v[0].wd.push(w)
-            })),
+            Box::new(|d| {
+                edit_inotify(d, |v| {
+                    let w = v[0].wd[0].clone();
+                    v[0].wd.push(w)
+                })
+            }),
             vec![s(INO), format!("inotify id {ino} wd 1"), s("duplicate wd")],
         ),
         (
             "duplicated epoll registration",
-            Box::new(|d| edit_eventpoll(d, |v| {
-                let t = v[0].tfd[0];
-                v[0].tfd.push(t)
-            })),
+            Box::new(|d| {
+                edit_eventpoll(d, |v| {
+                    let t = v[0].tfd[0];
+                    v[0].tfd.push(t)
+                })
+            }),
             vec![s(EP), format!("eventpoll id {ep}"), s("registered twice")],
         ),
         (
@@ -372,11 +353,7 @@ fn matrix(ids: &Ids) -> Vec<(&'static str, Mutation, Vec<String>)> {
             vec![s(EP), format!("eventpoll id {ep}"), s("registered in itself")],
         ),
         // numbers
-        (
-            "wd 0",
-            Box::new(|d| edit_inotify(d, |v| v[0].wd[0].wd = 0)),
-            vec![s(INO), s("wd 0 is not a positive number")],
-        ),
+        ("wd 0", Box::new(|d| edit_inotify(d, |v| v[0].wd[0].wd = 0)), vec![s(INO), s("wd 0 is not a positive number")]),
         (
             "negative wd",
             Box::new(|d| edit_inotify(d, |v| v[0].wd[0].wd = (-5i32) as u32)),
@@ -521,11 +498,8 @@ fn corrupt_images_fail_restore_naming_image_and_problem() {
                 fs::remove_dir_all(&dir).unwrap();
             }
             Err(e) => {
-                let msg = e
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
+                let msg =
+                    e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
                 failures.push(format!("case {i} ({what}): {msg}"));
             }
         }
@@ -644,7 +618,10 @@ fn refused_after(t: &TestDir, case: &str, prepare: impl FnOnce(&Path), brk: impl
     brk(&run);
     let r = run.restore(true, &[], &[]);
     assert_refused(&format!("hostile {case}"), &r, needles, &mut run, &pids);
-    eprintln!("{case}: refused: {}", r.plugin_lines().iter().find(|l| l.contains("cannot be completed")).map(|l| log_message(l)).unwrap_or(""));
+    eprintln!(
+        "{case}: refused: {}",
+        r.plugin_lines().iter().find(|l| l.contains("cannot be completed")).map(|l| log_message(l)).unwrap_or("")
+    );
     run
 }
 
@@ -734,13 +711,7 @@ fn restore_fails_on_permission_denied() {
     chmod(0);
     let r = restore_wrapped(&mut run, &wrapper);
     chmod(0o755);
-    assert_refused(
-        "locked directory",
-        &r,
-        &[format!("wd 1: cannot watch {f:?}"), s("Permission denied")],
-        &mut run,
-        &pids,
-    );
+    assert_refused("locked directory", &r, &[format!("wd 1: cannot watch {f:?}"), s("Permission denied")], &mut run, &pids);
     let r = restore_wrapped(&mut run, &wrapper);
     assert!(r.ok(), "restore under the same reduced criu, directory readable again, failed\n{}", r.summary());
     let rec = run.finish();
@@ -810,7 +781,10 @@ fn refused_below_sysctl(test: &str, sysctl: &str, used: impl Fn() -> u64, headro
         run.restore(true, &[], &[])
     };
     assert_refused(sysctl, &r, needles, &mut run, &pids);
-    eprintln!("{sysctl}: refused: {}", r.plugin_lines().iter().find(|l| l.contains("cannot be completed")).map(|l| log_message(l)).unwrap_or(""));
+    eprintln!(
+        "{sysctl}: refused: {}",
+        r.plugin_lines().iter().find(|l| l.contains("cannot be completed")).map(|l| log_message(l)).unwrap_or("")
+    );
     let r = run.restore(true, &[], &[]);
     assert!(r.ok(), "restore with {sysctl} back to normal failed\n{}", r.summary());
     let rec = run.finish();
@@ -999,8 +973,7 @@ fn sigkill_mid_takeover_is_completed_by_restore_with_plugin() {
         .spawn()
         .expect("spawn criu dump");
     let stalled = wait_until(Duration::from_secs(30), || {
-        (img.join(JOURNAL).exists() && !img.join("inventory.img.notify-new").exists())
-            || matches!(criu.try_wait(), Ok(Some(_)))
+        (img.join(JOURNAL).exists() && !img.join("inventory.img.notify-new").exists()) || matches!(criu.try_wait(), Ok(Some(_)))
     });
     let log = || fs::read_to_string(img.join("dump.log")).unwrap_or_default();
     if !stalled || matches!(criu.try_wait(), Ok(Some(_))) {

@@ -11,12 +11,7 @@ use crate::harness::*;
 #[test]
 fn basic_watches() {
     let cr = check_case("inotify_basic", "inotify", "basic", 1, 0);
-    assert!(
-        cr.record
-            .contains("call inotify_add_watch(fd 3, fresh, 0xfff) -> ok 5"),
-        "new wd:\n{}",
-        cr.record
-    );
+    assert!(cr.record.contains("call inotify_add_watch(fd 3, fresh, 0xfff) -> ok 5"), "new wd:\n{}", cr.record);
 }
 
 /// Three instances (flags 0, O_NONBLOCK, O_NONBLOCK|O_CLOEXEC), one with an
@@ -25,11 +20,7 @@ fn basic_watches() {
 #[test]
 fn several_instances_flags_and_owner() {
     let cr = check_case("inotify_instances", "inotify", "instances", 3, 0);
-    assert!(
-        !cr.record.contains("async signals 0\n"),
-        "O_ASYNC instance sent no signal:\n{}",
-        cr.record
-    );
+    assert!(!cr.record.contains("async signals 0\n"), "O_ASYNC instance sent no signal:\n{}", cr.record);
 }
 
 /// IN_ONESHOT, IN_EXCL_UNLINK, IN_DONT_FOLLOW (symlink watched itself),
@@ -56,12 +47,7 @@ fn mask_bits_and_readd_semantics() {
 fn high_wd_numbers() {
     let cr = check_case("inotify_highwd", "inotify", "highwd", 1, 0);
     assert!(cr.record.contains("wd 2147483640 "), "{}", cr.record);
-    assert!(
-        cr.record
-            .contains("inotify_add_watch(fd 3, e, 0x2) -> ok 2147483642"),
-        "new wd:\n{}",
-        cr.record
-    );
+    assert!(cr.record.contains("inotify_add_watch(fd 3, e, 0x2) -> ok 2147483642"), "new wd:\n{}", cr.record);
 }
 
 /// A watched file unlinked while still open: after restore writes to it
@@ -79,11 +65,7 @@ fn tmpfs_watches() {
     let _m1 = TmpfsMount::new(&t.join("work-control/mnt")).expect("mount tmpfs");
     let _m2 = TmpfsMount::new(&t.join("work-cr/mnt")).expect("mount tmpfs");
     let cr = check_case_in(&t, "inotify", "tmpfs", 1, 0);
-    assert!(
-        cr.record.contains("mnt fstype tmpfs"),
-        "tmpfs not mounted:\n{}",
-        cr.record
-    );
+    assert!(cr.record.contains("mnt fstype tmpfs"), "tmpfs not mounted:\n{}", cr.record);
 }
 
 /// Events queued at dump are dropped (the kernel cannot re-inject them):
@@ -94,22 +76,12 @@ fn queued_events_are_dropped_and_logged() {
     let t = TestDir::new("inotify_queued");
     let expected = control(&t, "inotify", "queued_drained", |_| {});
     let cr = checkpoint_restore(&t, "inotify", "queued", true, |_| {});
-    assert_same_record(
-        "inotify queued: drained control vs C/R with plugin",
-        &expected,
-        &cr.record,
-    );
+    assert_same_record("inotify queued: drained control vs C/R with plugin", &expected, &cr.record);
     assert_plugin_owns(&cr, 2, 0);
     let lines = cr.dump.plugin_lines();
-    let drop_lines: Vec<&&str> = lines
-        .iter()
-        .filter(|l| l.to_lowercase().contains("drop") && l.chars().any(|c| c.is_ascii_digit()))
-        .collect();
-    assert!(
-        !drop_lines.is_empty(),
-        "dump.log: no plugin line saying how much was dropped:\n{}",
-        lines.join("\n")
-    );
+    let drop_lines: Vec<&&str> =
+        lines.iter().filter(|l| l.to_lowercase().contains("drop") && l.chars().any(|c| c.is_ascii_digit())).collect();
+    assert!(!drop_lines.is_empty(), "dump.log: no plugin line saying how much was dropped:\n{}", lines.join("\n"));
 }
 
 /// 100 000 watches (wds 1..100000, mixed masks incl. IN_ONESHOT and
@@ -125,24 +97,16 @@ fn watches_100k() {
     let _m2 = TmpfsMount::with_options(&t.join("work-cr"), "mode=0755").expect("mount tmpfs");
     let cr = check_case_in(&t, "watches", "100k", 1, 0);
     assert!(cr.record.contains("watches 100000\n"), "{}", cr.record);
-    assert!(
-        cr.record.contains("inotify_add_watch(fresh) -> ok 100001"),
-        "{}",
-        cr.record
-    );
+    assert!(cr.record.contains("inotify_add_watch(fresh) -> ok 100001"), "{}", cr.record);
 }
 
 /// Raise fs.inotify.max_user_watches when the machine's limit is too low
 /// for the 100k-watch process (only one lives at a time; we run as root).
 pub fn ensure_max_user_watches(want: u64) {
     let p = "/proc/sys/fs/inotify/max_user_watches";
-    let cur: u64 = fs::read_to_string(p)
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0);
+    let cur: u64 = fs::read_to_string(p).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
     if cur < want {
         eprintln!("raising {p} from {cur} to {want}");
-        fs::write(p, want.to_string())
-            .unwrap_or_else(|e| panic!("{p} is {cur} (< {want}) and cannot be raised: {e}"));
+        fs::write(p, want.to_string()).unwrap_or_else(|e| panic!("{p} is {cur} (< {want}) and cannot be raised: {e}"));
     }
 }

@@ -22,12 +22,7 @@ struct Overlay {
 
 impl Overlay {
     fn mount(work: &Path) -> Overlay {
-        let (lower, upper, ow, merged) = (
-            work.join("lower"),
-            work.join("upper"),
-            work.join("ovl-work"),
-            work.join("merged"),
-        );
+        let (lower, upper, ow, merged) = (work.join("lower"), work.join("upper"), work.join("ovl-work"), work.join("merged"));
         for d in [&lower, &upper, &ow, &merged, &lower.join("ldir")] {
             fs::create_dir_all(d).unwrap();
         }
@@ -35,31 +30,12 @@ impl Overlay {
         fs::write(lower.join("cfile"), "to be copied up\n").unwrap();
         fs::write(lower.join("mfile"), "to be renamed\n").unwrap();
         fs::write(lower.join("ldir/inner"), "").unwrap();
-        let opts = format!(
-            "lowerdir={},upperdir={},workdir={}",
-            lower.display(),
-            upper.display(),
-            ow.display()
-        );
-        let out = Command::new("mount")
-            .args(["-t", "overlay", "cnotify-ovl", "-o", &opts])
-            .arg(&merged)
-            .output()
-            .expect("run mount");
-        assert!(
-            out.status.success(),
-            "mount -t overlay -o {opts}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let opts = format!("lowerdir={},upperdir={},workdir={}", lower.display(), upper.display(), ow.display());
+        let out = Command::new("mount").args(["-t", "overlay", "cnotify-ovl", "-o", &opts]).arg(&merged).output().expect("run mount");
+        assert!(out.status.success(), "mount -t overlay -o {opts}: {}", String::from_utf8_lossy(&out.stderr));
         let info = fs::read_to_string("/proc/self/mountinfo").unwrap();
-        let line = info
-            .lines()
-            .find(|l| l.split(' ').nth(4) == Some(&merged.display().to_string()))
-            .unwrap();
-        assert!(
-            line.contains(" - overlay ") && !line.contains("nfs_export=on"),
-            "{line}"
-        );
+        let line = info.lines().find(|l| l.split(' ').nth(4) == Some(&merged.display().to_string())).unwrap();
+        assert!(line.contains(" - overlay ") && !line.contains("nfs_export=on"), "{line}");
         Overlay { merged }
     }
 }
@@ -77,20 +53,10 @@ fn prepared(case: &str, work: &Path) -> Option<Overlay> {
 /// CRIU alone (no plugin) refuses the dump, and the task runs on.
 fn criu_alone_refuses(t: &TestDir, case: &str) {
     let mut mounted = None;
-    let mut r = Run::start(t, "criu-only", "irmap", case, |w| {
-        mounted = prepared(case, w)
-    });
+    let mut r = Run::start(t, "criu-only", "irmap", case, |w| mounted = prepared(case, w));
     let d = r.dump(false, &[], &[]);
-    assert!(
-        !d.ok(),
-        "CRIU alone dumped {case}: the premise of these tests no longer holds\n{}",
-        d.summary()
-    );
-    assert!(
-        d.log.contains("Can't dump that handle"),
-        "CRIU alone failed otherwise:\n{}",
-        d.summary()
-    );
+    assert!(!d.ok(), "CRIU alone dumped {case}: the premise of these tests no longer holds\n{}", d.summary());
+    assert!(d.log.contains("Can't dump that handle"), "CRIU alone failed otherwise:\n{}", d.summary());
     assert!(r.proc.alive(), "the task did not survive the failed dump");
     drop(r);
     drop(mounted);
@@ -99,30 +65,12 @@ fn criu_alone_refuses(t: &TestDir, case: &str) {
 /// The plugin's line saying how many paths it gave CRIU, and CRIU's own
 /// lines saying its irmap found them in its cache.
 fn check_handed(log: &str, n: usize) {
-    let ours: Vec<&str> = log
-        .lines()
-        .filter(|l| {
-            l.contains("notify_plugin: irmap: pid ") && l.contains("gave CRIU the paths of")
-        })
-        .collect();
-    assert_eq!(
-        ours.len(),
-        1,
-        "dump.log: expected one `gave CRIU the paths` line:\n{ours:?}"
-    );
-    assert!(
-        ours[0].contains(&format!("the paths of {n} watched objects")),
-        "{}",
-        ours[0]
-    );
-    let found = log
-        .lines()
-        .filter(|l| l.contains("irmap: \tFound ") && l.contains(" in cache"))
-        .count();
-    assert_eq!(
-        found, n,
-        "CRIU's irmap found {found} of {n} paths in its cache"
-    );
+    let ours: Vec<&str> =
+        log.lines().filter(|l| l.contains("notify_plugin: irmap: pid ") && l.contains("gave CRIU the paths of")).collect();
+    assert_eq!(ours.len(), 1, "dump.log: expected one `gave CRIU the paths` line:\n{ours:?}");
+    assert!(ours[0].contains(&format!("the paths of {n} watched objects")), "{}", ours[0]);
+    let found = log.lines().filter(|l| l.contains("irmap: \tFound ") && l.contains(" in cache")).count();
+    assert_eq!(found, n, "CRIU's irmap found {found} of {n} paths in its cache");
 }
 
 /// No file of the plugin's is left in the work dir (the image dir here).
@@ -141,11 +89,7 @@ fn irmap_case(test: &str, case: &str, n_paths: usize) -> CrRun {
     drop(m1);
     let mut m2 = None;
     let cr = checkpoint_restore(&t, "irmap", case, true, |w| m2 = prepared(case, w));
-    assert_same_record(
-        &format!("irmap {case}: control vs C/R with plugin"),
-        &expected,
-        &cr.record,
-    );
+    assert_same_record(&format!("irmap {case}: control vs C/R with plugin"), &expected, &cr.record);
     assert_plugin_owns(&cr, 1, 0);
     check_handed(&cr.dump.log, n_paths);
     nothing_left_in(&cr.img);
@@ -161,13 +105,7 @@ fn irmap_case(test: &str, case: &str, n_paths: usize) -> CrRun {
 #[test]
 fn overlay_watches_dump_without_irmap_hints() {
     let cr = irmap_case("irmap_overlay", "overlay", 6);
-    assert!(
-        cr.dump
-            .log
-            .contains("(5 through their overlay layer, 1 by a search of "),
-        "{}",
-        cr.dump.summary()
-    );
+    assert!(cr.dump.log.contains("(5 through their overlay layer, 1 by a search of "), "{}", cr.dump.summary());
     let r = &cr.record;
     for line in [
         "obj merged/lfile",
@@ -181,24 +119,10 @@ fn overlay_watches_dump_without_irmap_hints() {
     ] {
         assert!(r.contains(line), "record lacks {line:?}:\n{r}");
     }
-    assert_eq!(
-        r.matches("?unknown").count(),
-        0,
-        "a watch on an object the record cannot name:\n{r}"
-    );
+    assert_eq!(r.matches("?unknown").count(), 0, "a watch on an object the record cannot name:\n{r}");
     let img = crit_decode(&cr.img.join("notify-inotify.img")).unwrap();
-    for p in [
-        "merged/lfile\"",
-        "merged/ufile\"",
-        "merged/cfile\"",
-        "merged/ldir\"",
-        "merged\"",
-        "merged/renamed\"",
-    ] {
-        assert!(
-            img.contains(p),
-            "notify-inotify.img lacks the path {p}:\n{img}"
-        );
+    for p in ["merged/lfile\"", "merged/ufile\"", "merged/cfile\"", "merged/ldir\"", "merged\"", "merged/renamed\""] {
+        assert!(img.contains(p), "notify-inotify.img lacks the path {p}:\n{img}");
     }
 }
 
@@ -227,26 +151,11 @@ fn a_pre_dump_irmap_cache_is_kept() {
     fs::write(r.img.join("irmap-cache"), &pre).unwrap();
     let d = r.dump(true, &[], &[]);
     assert!(d.ok(), "dump failed\n{}", d.summary());
-    assert_eq!(
-        fs::read(r.img.join("irmap-cache")).unwrap(),
-        pre,
-        "irmap-cache changed"
-    );
+    assert_eq!(fs::read(r.img.join("irmap-cache")).unwrap(), pre, "irmap-cache changed");
     assert!(!r.img.join("irmap-cache.notify-new").exists());
     // Loaded at dump start, then again with the plugin's entries after it.
-    assert_eq!(
-        d.log.matches("irmap: Pre-cache ").count(),
-        1 + 1 + 2,
-        "{}",
-        d.summary()
-    );
-    assert_eq!(
-        d.log
-            .lines()
-            .filter(|l| l.contains("Pre-cache") && l.contains("/etc/hostname"))
-            .count(),
-        2
-    );
+    assert_eq!(d.log.matches("irmap: Pre-cache ").count(), 1 + 1 + 2, "{}", d.summary());
+    assert_eq!(d.log.lines().filter(|l| l.contains("Pre-cache") && l.contains("/etc/hostname")).count(), 2);
     check_handed(&d.log, 2);
     let rs = r.restore(true, &[], &[]);
     assert!(rs.ok(), "restore failed\n{}", rs.summary());
@@ -259,11 +168,7 @@ fn pre_dump_cache(path: &str) -> Vec<u8> {
     use std::os::unix::fs::MetadataExt;
     let md = fs::symlink_metadata(path).unwrap();
     // The kernel's encoding (major << 20 | minor), from glibc's dev_t.
-    let (d, major, minor) = (
-        md.dev(),
-        |d: u64| ((d >> 8) & 0xfff) | ((d >> 32) & !0xfff),
-        |d: u64| (d & 0xff) | ((d >> 12) & !0xff),
-    );
+    let (d, major, minor) = (md.dev(), |d: u64| ((d >> 8) & 0xfff) | ((d >> 32) & !0xfff), |d: u64| (d & 0xff) | ((d >> 12) & !0xff));
     let dev = (major(d) << 20) | minor(d);
     let varint = |out: &mut Vec<u8>, mut v: u64| loop {
         let b = (v & 0x7f) as u8;
@@ -298,9 +203,7 @@ fn pre_dump_cache(path: &str) -> Vec<u8> {
 fn overmounted_watch_fails_with_the_reason() {
     let t = TestDir::new("irmap_overmount");
     let mut mounted = None;
-    let mut r = Run::start(&t, "cr", "irmap", "overmount", |w| {
-        mounted = prepared("overmount", w)
-    });
+    let mut r = Run::start(&t, "cr", "irmap", "overmount", |w| mounted = prepared("overmount", w));
     let hid = r.work.join("merged/hid").display().to_string();
     let d = r.dump(true, &[], &[]);
     assert!(!d.ok(), "dump of a hidden watch succeeded\n{}", d.summary());
@@ -309,27 +212,15 @@ fn overmounted_watch_fails_with_the_reason() {
         .lines()
         .find(|l| l.contains("notify_plugin") && l.contains("is mounted on"))
         .unwrap_or_else(|| panic!("no reason in dump.log:\n{}", d.summary()));
-    for part in [
-        format!("{hid}/file"),
-        format!("a tmpfs is mounted on \"{hid}\" over it"),
-        format!("unmount \"{hid}\""),
-    ] {
+    for part in [format!("{hid}/file"), format!("a tmpfs is mounted on \"{hid}\" over it"), format!("unmount \"{hid}\"")] {
         assert!(line.contains(&part), "{part:?} missing in {line}");
     }
-    assert!(
-        !d.log.contains("Can't dump that handle"),
-        "CRIU got as far as its own inotify dump:\n{}",
-        d.summary()
-    );
+    assert!(!d.log.contains("Can't dump that handle"), "CRIU got as far as its own inotify dump:\n{}", d.summary());
     assert!(r.proc.alive(), "the task did not survive the failed dump");
     eprintln!("overmount: {}", log_message(line));
     r.img = t.join("img-criu-only");
     let alone = r.dump(false, &[], &[]);
-    assert!(
-        !alone.ok() && alone.log.contains("Can't dump that handle"),
-        "CRIU alone:\n{}",
-        alone.summary()
-    );
+    assert!(!alone.ok() && alone.log.contains("Can't dump that handle"), "CRIU alone:\n{}", alone.summary());
     assert!(r.proc.alive());
     drop(r);
     drop(mounted);
@@ -345,30 +236,15 @@ fn a_spent_deadline_leaves_the_watch_to_criu() {
     let mut r = Run::start(&t, "cr", "irmap", "procsys", |_| {});
     let tiny = [("CRIU_NOTIFY_DEADLINE", "0.000001")];
     let d = r.dump(true, &[], &tiny);
-    assert!(
-        !d.ok(),
-        "dumped although no path reached CRIU\n{}",
-        d.summary()
-    );
-    let warn = d
-        .log
-        .lines()
-        .find(|l| l.contains("notify_plugin: irmap: ") && l.contains("budget"));
+    assert!(!d.ok(), "dumped although no path reached CRIU\n{}", d.summary());
+    let warn = d.log.lines().find(|l| l.contains("notify_plugin: irmap: ") && l.contains("budget"));
     let warn = warn.unwrap_or_else(|| panic!("no line about the spent budget:\n{}", d.summary()));
-    assert!(
-        warn.contains("irmap-scan-path") && warn.contains("deadline"),
-        "{warn}"
-    );
+    assert!(warn.contains("irmap-scan-path") && warn.contains("deadline"), "{warn}");
     assert!(d.log.contains("Can't dump that handle"), "{}", d.summary());
     assert!(r.proc.alive(), "the task did not survive the failed dump");
     // The user's hints still work.
     r.img = t.join("img-hinted");
-    let hints = [
-        "--irmap-scan-path",
-        "/proc/sys/kernel",
-        "--irmap-scan-path",
-        "/sys/kernel",
-    ];
+    let hints = ["--irmap-scan-path", "/proc/sys/kernel", "--irmap-scan-path", "/sys/kernel"];
     let d = r.dump(true, &hints, &tiny);
     assert!(d.ok(), "dump with irmap-scan-path failed\n{}", d.summary());
 }

@@ -8,21 +8,9 @@ use crate::harness::*;
 
 fn assert_loaded(r: &CriuResult, stage: &str) {
     let log = &r.log;
-    assert!(
-        log.contains(&format!("Plugin \"{PLUGIN_NAME}\"")),
-        "{stage}.log: CRIU did not load the plugin\n{}",
-        r.summary()
-    );
-    assert!(
-        log.contains("notify_plugin: criu-notify"),
-        "{stage}.log: no init line from the plugin\n{}",
-        r.summary()
-    );
-    assert!(
-        log.contains(&format!("notify_plugin: exit from {stage}")),
-        "{stage}.log: the plugin's exit hook did not run\n{}",
-        r.summary()
-    );
+    assert!(log.contains(&format!("Plugin \"{PLUGIN_NAME}\"")), "{stage}.log: CRIU did not load the plugin\n{}", r.summary());
+    assert!(log.contains("notify_plugin: criu-notify"), "{stage}.log: no init line from the plugin\n{}", r.summary());
+    assert!(log.contains(&format!("notify_plugin: exit from {stage}")), "{stage}.log: the plugin's exit hook did not run\n{}", r.summary());
 }
 
 /// A process without any inotify/epoll fd is dumped and restored with the
@@ -34,11 +22,7 @@ fn plugin_loads_at_dump_and_restore_and_exits() {
     let cr = checkpoint_restore(&t, "inotify", "none", true, |_| {});
     assert_loaded(&cr.dump, "dump");
     assert_loaded(&cr.restore, "restore");
-    assert_same_record(
-        "plain process: control vs C/R with plugin",
-        &expected,
-        &cr.record,
-    );
+    assert_same_record("plain process: control vs C/R with plugin", &expected, &cr.record);
 }
 
 /// Images dumped with the plugin (an inotify and an epoll instance shared by
@@ -53,34 +37,17 @@ fn restore_without_plugin_fails_naming_it() {
     let d = run.dump(true, &[], &[]);
     assert!(d.ok(), "dump failed\n{}", d.summary());
     let r = run.restore(false, &[], &[]);
+    assert!(!r.ok(), "restore without the plugin succeeded\n{}", r.summary());
     assert!(
-        !r.ok(),
-        "restore without the plugin succeeded\n{}",
-        r.summary()
-    );
-    assert!(
-        r.log
-            .contains(&format!("Missing required plugin: {PLUGIN_NAME}")),
+        r.log.contains(&format!("Missing required plugin: {PLUGIN_NAME}")),
         "restore.log does not name the missing plugin\n{}",
         r.summary()
     );
-    assert!(
-        run.nothing_left(),
-        "processes left running by the failed restore: {:?}",
-        run.proc.group_pids()
-    );
+    assert!(run.nothing_left(), "processes left running by the failed restore: {:?}", run.proc.group_pids());
     let r2 = run.restore(true, &[], &[]);
-    assert!(
-        r2.ok(),
-        "restore with the plugin after a failed one\n{}",
-        r2.summary()
-    );
+    assert!(r2.ok(), "restore with the plugin after a failed one\n{}", r2.summary());
     let rec = run.finish();
-    assert_same_record(
-        "epoll fork: control vs C/R after a refused restore",
-        &expected,
-        &rec,
-    );
+    assert_same_record("epoll fork: control vs C/R after a refused restore", &expected, &rec);
 }
 
 /// Every image file the plugin writes (notify-*.img) decodes with CRIU's own
@@ -103,35 +70,18 @@ fn plugin_images_decode_with_stock_crit() {
         }
     }
     ours.sort();
-    assert!(
-        !ours.is_empty(),
-        "the plugin wrote no notify-*.img in {}\n{}",
-        run.img.display(),
-        d.summary()
-    );
+    assert!(!ours.is_empty(), "the plugin wrote no notify-*.img in {}\n{}", run.img.display(), d.summary());
     for name in &ours {
         let json = crit_decode(&run.img.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert!(
-            json.contains("\"magic\""),
-            "{name}: no magic in crit output:\n{json}"
-        );
-        assert!(
-            json.contains("\"entries\""),
-            "{name}: no entries in crit output:\n{json}"
-        );
+        assert!(json.contains("\"magic\""), "{name}: no magic in crit output:\n{json}");
+        assert!(json.contains("\"entries\""), "{name}: no entries in crit output:\n{json}");
         eprintln!("{name}: decodes ({} bytes of JSON)", json.len());
     }
     let files = crit_decode(&run.img.join("files.img")).unwrap();
     for bad in ["\"type\": \"INOTIFY\"", "\"type\": \"EVENTPOLL\""] {
-        assert!(
-            !files.contains(bad),
-            "files.img still has {bad} entries:\n{files}"
-        );
+        assert!(!files.contains(bad), "files.img still has {bad} entries:\n{files}");
     }
-    assert!(
-        files.contains("\"type\": \"EXT\""),
-        "files.img has no EXT entries:\n{files}"
-    );
+    assert!(files.contains("\"type\": \"EXT\""), "files.img has no EXT entries:\n{files}");
     for f in &fdinfos {
         let json = crit_decode(&run.img.join(f)).unwrap();
         for bad in ["\"type\": \"INOTIFY\"", "\"type\": \"EVENTPOLL\""] {
@@ -155,9 +105,7 @@ fn load_line_names_criu_and_warns_about_41_sockets() {
         .map(|v| v.trim().to_owned())
         .unwrap_or_else(|| panic!("criu --version: {text}"));
     let is_41 = version == "4.1" || version.starts_with("4.1.");
-    let kernel_refuses = criu_notify::sys::net::inet_so_passcred()
-        .err()
-        .is_some_and(|e| e.errno == rustix::io::Errno::OPNOTSUPP);
+    let kernel_refuses = criu_notify::sys::net::inet_so_passcred().err().is_some_and(|e| e.errno == rustix::io::Errno::OPNOTSUPP);
     let t = TestDir::new("loading_version");
     let cr = checkpoint_restore(&t, "inotify", "none", true, |_| {});
     for (stage, r) in [("dump", &cr.dump), ("restore", &cr.restore)] {

@@ -153,7 +153,10 @@ fn leave_running(test: &str, prog_name: &str, case: &str, n_inotify: usize, n_ep
     let _ = WorkState::capture(&c.work);
     let criu_only = c.finish();
     if criu_touches_watched {
-        assert!(criu_only != control_record, "{prog_name} {case}: CRIU's dump no longer shows in the events; set criu_touches_watched = false");
+        assert!(
+            criu_only != control_record,
+            "{prog_name} {case}: CRIU's dump no longer shows in the events; set criu_touches_watched = false"
+        );
     }
 
     let mut r = Run::start(&t, "cr", prog_name, case, |_| {});
@@ -210,11 +213,7 @@ fn restore_same_images_twice() {
         let cr = restore_and_finish(&mut r, &d, 1, 2);
         assert_same_record(&format!("epoll targets: control vs restore #{round}"), &expected, &cr.record);
         let now = image_files(&r.img);
-        let changed: Vec<&String> = images
-            .keys()
-            .chain(now.keys())
-            .filter(|k| images.get(*k) != now.get(*k))
-            .collect();
+        let changed: Vec<&String> = images.keys().chain(now.keys()).filter(|k| images.get(*k) != now.get(*k)).collect();
         assert!(changed.is_empty(), "restore #{round} changed the images: {changed:?}");
     }
 }
@@ -241,9 +240,20 @@ fn page_server() {
         &env().criu,
         "page-server",
         &[
-            "page-server", "--no-default-config", "-d", "-D", &ps_dir.display().to_string(),
-            "--address", "127.0.0.1", "--port", &port, "--pidfile", &pidfile.display().to_string(),
-            "-v4", "-o", "page-server.log",
+            "page-server",
+            "--no-default-config",
+            "-d",
+            "-D",
+            &ps_dir.display().to_string(),
+            "--address",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--pidfile",
+            &pidfile.display().to_string(),
+            "-v4",
+            "-o",
+            "page-server.log",
         ]
         .map(String::from),
         &ps_dir,
@@ -255,8 +265,12 @@ fn page_server() {
     let mut ps_proc = PageServer(ps_pid);
 
     let d = r.dump(true, &["--page-server", "--address", "127.0.0.1", "--port", &port], &[]);
-    assert!(d.ok(), "dump to the page server failed\n{}\n--- page server log:\n{}", d.summary(),
-        fs::read_to_string(ps_dir.join("page-server.log")).unwrap_or_default());
+    assert!(
+        d.ok(),
+        "dump to the page server failed\n{}\n--- page server log:\n{}",
+        d.summary(),
+        fs::read_to_string(ps_dir.join("page-server.log")).unwrap_or_default()
+    );
     assert!(wait_until(Duration::from_secs(10), || !ps_proc.alive()), "page server still running after the dump");
     ps_proc.0 = 0;
     let pages: Vec<PathBuf> = fs::read_dir(&ps_dir)
@@ -265,8 +279,10 @@ fn page_server() {
         .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().ends_with(".img")))
         .collect();
     assert!(pages.iter().any(|p| p.file_name().unwrap().to_string_lossy().starts_with("pages-")), "page server wrote no pages: {pages:?}");
-    assert!(!fs::read_dir(&r.img).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().starts_with("pages-")),
-        "the dump wrote pages locally despite --page-server");
+    assert!(
+        !fs::read_dir(&r.img).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().starts_with("pages-")),
+        "the dump wrote pages locally despite --page-server"
+    );
     for p in &pages {
         fs::copy(p, r.img.join(p.file_name().unwrap())).unwrap();
     }
@@ -311,12 +327,7 @@ fn streamer() -> &'static Path {
         }
         let script = env().manifest.join("test/scripts/provision-streamer.sh");
         let out = Command::new("bash").arg(&script).output().expect("run provision-streamer.sh");
-        assert!(
-            out.status.success(),
-            "{} failed:\n{}",
-            script.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{} failed:\n{}", script.display(), String::from_utf8_lossy(&out.stderr));
         let text = String::from_utf8_lossy(&out.stdout);
         PathBuf::from(text.lines().last().expect("provision-streamer.sh printed no path").trim())
     })
@@ -367,8 +378,9 @@ fn stream_leaves_files_to_criu_and_says_so() {
     let lines = d.plugin_lines();
     let all = lines.join("\n");
     assert!(
-        lines.iter().any(|l| l.contains("criu streams this dump")
-            && l.contains("leaves 1 inotify and 0 eventpoll fd(s) to CRIU's own code")),
+        lines
+            .iter()
+            .any(|l| l.contains("criu streams this dump") && l.contains("leaves 1 inotify and 0 eventpoll fd(s) to CRIU's own code")),
         "dump.log does not say that under --stream the plugin leaves the files to CRIU's own code:\n{all}"
     );
     assert!(

@@ -21,8 +21,8 @@ use criu_notify::criu::takeover;
 use criu_notify::epoll::restore as ep;
 use criu_notify::inotify::restore as ino;
 use criu_notify::proto::{
-    EventpollFileEntry, EventpollTfdEntry, FdTypes, FdinfoEntry, FhEntry, FileEntry, FownEntry, InotifyFileEntry,
-    InotifyWdEntry, InventoryEntry, PluginsEntry, PstreeEntry, StatsEntry, TaskKobjIdsEntry,
+    EventpollFileEntry, EventpollTfdEntry, FdTypes, FdinfoEntry, FhEntry, FileEntry, FownEntry, InotifyFileEntry, InotifyWdEntry,
+    InventoryEntry, PluginsEntry, PstreeEntry, StatsEntry, TaskKobjIdsEntry,
 };
 use criu_notify::sys::{fdinfo, mounts};
 use prost::Message;
@@ -39,16 +39,8 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
 ];
 
 /// Every image kind the plugin reads or writes.
-pub const KINDS: [Kind; 8] = [
-    image::INVENTORY,
-    image::FILES,
-    image::FDINFO,
-    image::PSTREE,
-    image::IDS,
-    image::INOTIFY_FILE,
-    image::EVENTPOLL_FILE,
-    image::STATS,
-];
+pub const KINDS: [Kind; 8] =
+    [image::INVENTORY, image::FILES, image::FDINFO, image::PSTREE, image::IDS, image::INOTIFY_FILE, image::EVENTPOLL_FILE, image::STATS];
 
 /// The plugin's name in the inventory (crate::plugin::NAME).
 const PLUGIN: &str = "notify_plugin";
@@ -132,17 +124,10 @@ pub fn fdinfo(data: &[u8]) {
     if let Ok(marks) = fdinfo::parse_inotify(&t) {
         let mut printed = String::new();
         for m in &marks {
-            printed += &format!(
-                "inotify wd:{:x} ino:{:x} sdev:{:x} mask:{:x} ignored_mask:{:x}",
-                m.wd, m.ino, m.sdev, m.mask, m.ignored_mask
-            );
+            printed +=
+                &format!("inotify wd:{:x} ino:{:x} sdev:{:x} mask:{:x} ignored_mask:{:x}", m.wd, m.ino, m.sdev, m.mask, m.ignored_mask);
             if let Some(h) = &m.handle {
-                printed += &format!(
-                    " fhandle-bytes:{:x} fhandle-type:{:x} f_handle:{}",
-                    h.bytes.len(),
-                    h.handle_type,
-                    hex_bytes(&h.bytes)
-                );
+                printed += &format!(" fhandle-bytes:{:x} fhandle-type:{:x} f_handle:{}", h.bytes.len(), h.handle_type, hex_bytes(&h.bytes));
             }
             printed += "\n";
         }
@@ -152,10 +137,7 @@ pub fn fdinfo(data: &[u8]) {
         let printed: String = targets
             .iter()
             .map(|e| {
-                format!(
-                    "tfd: {:8} events: {:8x} data: {:16x}  pos:{} ino:{:x} sdev:{:x}\n",
-                    e.tfd, e.events, e.data, e.pos, e.ino, e.sdev
-                )
+                format!("tfd: {:8} events: {:8x} data: {:16x}  pos:{} ino:{:x} sdev:{:x}\n", e.tfd, e.events, e.data, e.pos, e.ino, e.sdev)
             })
             .collect();
         assert_eq!(fdinfo::parse_epoll(&printed).as_ref(), Ok(&targets), "epoll targets do not print back: {printed:?}");
@@ -214,11 +196,7 @@ fn identified<'a, M: Message + Default>(kind: Kind, body: &'a [u8], id_field: u6
 /// The ids the takeover is asked to switch: those of the identified entries
 /// (in order) whose bit is set in `mask` (bit i%8 for entry i).
 fn chosen<M: Message + Default>(kind: Kind, body: &[u8], id_field: u64, mask: u8, id: impl Fn(&M) -> u32) -> BTreeSet<u32> {
-    identified::<M>(kind, body, id_field)
-        .iter()
-        .filter(|(i, _, _)| mask & (1 << (i % 8)) != 0)
-        .map(|(_, _, m)| id(m))
-        .collect()
+    identified::<M>(kind, body, id_field).iter().filter(|(i, _, _)| mask & (1 << (i % 8)) != 0).map(|(_, _, m)| id(m)).collect()
 }
 
 fn fown_for(id: u32) -> FownEntry {
@@ -459,13 +437,7 @@ pub fn config(data: &[u8]) {
 /// regression test replays them too.
 pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     let fown = FownEntry { uid: 0, euid: 0, signum: 0, pid_type: 0, pid: 0 };
-    let fh = |path: &str| FhEntry {
-        bytes: 8,
-        r#type: 1,
-        handle: vec![0x0000_0002_0000_1a2b],
-        path: Some(path.into()),
-        mnt_id: Some(22),
-    };
+    let fh = |path: &str| FhEntry { bytes: 8, r#type: 1, handle: vec![0x0000_0002_0000_1a2b], path: Some(path.into()), mnt_id: Some(22) };
     let wd = |n: u32, path: &str| InotifyWdEntry {
         id: 5,
         i_ino: 0x1a2b,
@@ -488,10 +460,18 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     unlinked.holder_pid = Some(1);
     unlinked.holder_fd = Some(7);
     let inotify = vec![
-        InotifyFileEntry { id: 5, flags: 0o4000, fown, wd: vec![wd(1, "/tmp"), wd(2, "/etc/passwd"), unlinked], queued_bytes: Some(32), ..Default::default() },
+        InotifyFileEntry {
+            id: 5,
+            flags: 0o4000,
+            fown,
+            wd: vec![wd(1, "/tmp"), wd(2, "/etc/passwd"), unlinked],
+            queued_bytes: Some(32),
+            ..Default::default()
+        },
         InotifyFileEntry { id: 9, flags: 0, fown, wd: vec![], queued_bytes: None, ..Default::default() },
     ];
-    let tfd = |id, fd, events| EventpollTfdEntry { id, tfd: fd, events, data: 0xdead_beef, dev: Some(7), inode: Some(0x61af), pos: Some(0) };
+    let tfd =
+        |id, fd, events| EventpollTfdEntry { id, tfd: fd, events, data: 0xdead_beef, dev: Some(7), inode: Some(0x61af), pos: Some(0) };
     let epoll = vec![EventpollFileEntry {
         id: 6,
         flags: 2,
@@ -575,10 +555,6 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
           31 22 0:46 / /proc rw,nosuid - proc proc rw\n"
             .to_vec(),
     ));
-    out.push((
-        "config",
-        "conf".into(),
-        b"# criu-notify\nqueued = refuse\nfollow_paths=yes # trailing\nfault = mid-rename\n".to_vec(),
-    ));
+    out.push(("config", "conf".into(), b"# criu-notify\nqueued = refuse\nfollow_paths=yes # trailing\nfault = mid-rename\n".to_vec()));
     out
 }
