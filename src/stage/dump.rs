@@ -97,6 +97,11 @@ pub fn finish(ret: i32) {
     let state = STATE.with(std::mem::take);
     if ret != 0 {
         log::info!("dump failed (criu result {ret}); the plugin changes nothing");
+        if super::irmap::skipped() {
+            log::warn!(
+                "if criu failed with \"Can't dump that handle\" for a watch on procfs or sysfs, set CRIU_NOTIFY_FIND_PATHS=yes (find_paths = yes) and dump again: the plugin then finds such paths for CRIU"
+            );
+        }
         return;
     }
     let Some(dir) = criu_syms::image_dir() else {

@@ -752,9 +752,21 @@ pub struct CrRun {
 
 /// Start, dump, restore, finish; panics (with logs) if any step fails.
 pub fn checkpoint_restore(t: &TestDir, prog_name: &str, case: &str, with_plugin: bool, prepare: impl FnOnce(&Path)) -> CrRun {
+    checkpoint_restore_env(t, prog_name, case, with_plugin, prepare, &[])
+}
+
+/// [`checkpoint_restore`] with plugin settings for the dump.
+pub fn checkpoint_restore_env(
+    t: &TestDir,
+    prog_name: &str,
+    case: &str,
+    with_plugin: bool,
+    prepare: impl FnOnce(&Path),
+    envs: &[(&str, &str)],
+) -> CrRun {
     let label = if with_plugin { "cr" } else { "cr-criu-only" };
     let mut r = Run::start(t, label, prog_name, case, prepare);
-    let d = r.dump(with_plugin, &[], &[]);
+    let d = r.dump(with_plugin, &[], envs);
     assert!(d.ok(), "dump failed\n{}", d.summary());
     let rs = r.restore(with_plugin, &[], &[]);
     assert!(rs.ok(), "restore failed\n{}\ndump plugin lines:\n{}", rs.summary(), d.plugin_lines().join("\n"));

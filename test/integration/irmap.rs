@@ -88,7 +88,10 @@ fn irmap_case(test: &str, case: &str, n_paths: usize) -> CrRun {
     let expected = control(&t, "irmap", case, |w| m1 = prepared(case, w));
     drop(m1);
     let mut m2 = None;
-    let cr = checkpoint_restore(&t, "irmap", case, true, |w| m2 = prepared(case, w));
+    // procfs and sysfs watches are looked for on request (find_paths =
+    // yes); an overlay without nfs_export is looked for by default.
+    let envs: &[(&str, &str)] = if case == "procsys" { &[("CRIU_NOTIFY_FIND_PATHS", "yes")] } else { &[] };
+    let cr = checkpoint_restore_env(&t, "irmap", case, true, |w| m2 = prepared(case, w), envs);
     assert_same_record(&format!("irmap {case}: control vs C/R with plugin"), &expected, &cr.record);
     assert_plugin_owns(&cr, 1, 0);
     check_handed(&cr.dump.log, n_paths);
@@ -149,7 +152,7 @@ fn a_pre_dump_irmap_cache_is_kept() {
     fs::create_dir_all(&r.img).unwrap();
     let pre = pre_dump_cache("/etc/hostname");
     fs::write(r.img.join("irmap-cache"), &pre).unwrap();
-    let d = r.dump(true, &[], &[]);
+    let d = r.dump(true, &[], &[("CRIU_NOTIFY_FIND_PATHS", "yes")]);
     assert!(d.ok(), "dump failed\n{}", d.summary());
     assert_eq!(fs::read(r.img.join("irmap-cache")).unwrap(), pre, "irmap-cache changed");
     assert!(!r.img.join("irmap-cache.notify-new").exists());
@@ -234,7 +237,7 @@ fn overmounted_watch_fails_with_the_reason() {
 fn a_spent_deadline_leaves_the_watch_to_criu() {
     let t = TestDir::new("irmap_deadline");
     let mut r = Run::start(&t, "cr", "irmap", "procsys", |_| {});
-    let tiny = [("CRIU_NOTIFY_DEADLINE", "0.000001")];
+    let tiny = [("CRIU_NOTIFY_DEADLINE", "0.000001"), ("CRIU_NOTIFY_FIND_PATHS", "yes")];
     let d = r.dump(true, &[], &tiny);
     assert!(!d.ok(), "dumped although no path reached CRIU\n{}", d.summary());
     let warn = d.log.lines().find(|l| l.contains("notify_plugin: irmap: ") && l.contains("budget"));
@@ -247,4 +250,24 @@ fn a_spent_deadline_leaves_the_watch_to_criu() {
     let hints = ["--irmap-scan-path", "/proc/sys/kernel", "--irmap-scan-path", "/sys/kernel"];
     let d = r.dump(true, &hints, &tiny);
     assert!(d.ok(), "dump with irmap-scan-path failed\n{}", d.summary());
+}
+
+/// By default (find_paths = auto) the plugin reads no watches at
+/// CHECKPOINT_DEVICES in a tree without an overlay lacking nfs_export:
+/// a procfs/sysfs watch then fails as with CRIU alone, and the log says
+/// which setting makes the plugin find the path.
+#[test]
+fn procfs_watches_need_find_paths_by_default() {
+    let t = TestDir::new("irmap_auto");
+    let mut r = Run::start(&t, "cr", "irmap", "procsys", |_| {});
+    let d = r.dump(true, &[], &[]);
+    if d.ok() {
+        // An overlay without nfs_export is mounted on this machine: auto
+        // looked, as it should there.
+        assert!(d.log.contains("notify_plugin: irmap"), "{}", d.summary());
+        return;
+    }
+    assert!(d.log.contains("Can't dump that handle"), "{}", d.summary());
+    assert!(d.log.contains("set CRIU_NOTIFY_FIND_PATHS=yes"), "no hint in dump.log\n{}", d.summary());
+    assert!(r.proc.alive(), "the task did not survive the failed dump");
 }
