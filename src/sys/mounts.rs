@@ -49,19 +49,12 @@ pub fn unescape(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Parse mountinfo text.
+/// Parse mountinfo text (the fields this module needs of
+/// [`super::mountinfo::parse`]'s).
 pub fn parse(text: &str) -> Vec<Mount> {
-    text.lines()
-        .filter_map(|l| {
-            let mut f = l.split(' ');
-            let mnt_id = f.next()?.parse().ok()?;
-            let _parent = f.next()?;
-            let (maj, min) = f.next()?.split_once(':')?;
-            let sdev = encode_dev(maj.parse().ok()?, min.parse().ok()?);
-            let root = unescape(f.next()?);
-            let mountpoint = unescape(f.next()?);
-            Some(Mount { mnt_id, sdev, root, mountpoint })
-        })
+    super::mountinfo::parse(text)
+        .into_iter()
+        .map(|m| Mount { mnt_id: m.mnt_id, sdev: m.sdev, root: m.root, mountpoint: m.mountpoint })
         .collect()
 }
 
